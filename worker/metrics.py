@@ -1,0 +1,115 @@
+"""Every Prometheus metric texter-worker exports, declared here on an injected registry.
+
+Naming: `texter_worker_<area>_<what>_<unit>`, counters end in `_total`, base units (seconds,
+bytes), closed label sets only: never a chat id, phone or free text as a label value.
+The catalogue with the question each metric answers lives in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from worker import __version__
+
+NS = "texter_worker"
+
+# Publish-with-confirm takes ~1 ms on a quiet local broker and seconds when it struggles.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+BODY_BUCKETS = (256, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576, 4194304)
+
+INGRESS_OUTCOMES = ("accepted", "unauthorized", "too_large", "bad_request", "unavailable")
+
+
+@dataclass(frozen=True)
+class IngressMetrics:
+    requests: Counter
+    events: Counter
+    identity_fallback: Counter
+    publish_seconds: Histogram
+    body_bytes: Histogram
+    in_flight: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> IngressMetrics:
+        m = cls(
+            requests=Counter(
+                f"{NS}_ingress_requests",
+                "Webhook requests by outcome.",
+                ["outcome"],
+                registry=registry,
+            ),
+            events=Counter(
+                f"{NS}_ingress_events",
+                "Accepted webhooks by eventName (other = unknown).",
+                ["event"],
+                registry=registry,
+            ),
+            identity_fallback=Counter(
+                f"{NS}_ingress_identity_fallback",
+                "Known events whose identity fields could not be read; keyed by body hash.",
+                ["event"],
+                registry=registry,
+            ),
+            publish_seconds=Histogram(
+                f"{NS}_ingress_publish_seconds",
+                "Time from publish to broker confirm (or failure) for a webhook.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            body_bytes=Histogram(
+                f"{NS}_ingress_body_bytes",
+                "Size of authenticated webhook bodies read.",
+                buckets=BODY_BUCKETS,
+                registry=registry,
+            ),
+            in_flight=Gauge(
+                f"{NS}_ingress_in_flight",
+                "Webhook requests being handled right now.",
+                registry=registry,
+            ),
+        )
+        for outcome in INGRESS_OUTCOMES:  # export zeros so rate() works from the first scrape
+            m.requests.labels(outcome)
+        return m
+
+
+@dataclass(frozen=True)
+class BusMetrics:
+    connected: Gauge
+    publishes: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> BusMetrics:
+        return cls(
+            connected=Gauge(
+                f"{NS}_bus_connected",
+                "1 while the message bus is connected, else 0.",
+                registry=registry,
+            ),
+            publishes=Counter(
+                f"{NS}_bus_publishes",
+                "Publishes by exchange role and result.",
+                ["exchange", "result"],
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """All metric groups of one process, on one registry."""
+
+    registry: CollectorRegistry
+    ingress: IngressMetrics
+    bus: BusMetrics
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+        reg = registry or CollectorRegistry()
+        Info(f"{NS}_build", "Version of the running texter-worker.", registry=reg).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
+        return cls(registry=reg, ingress=IngressMetrics.create(reg), bus=BusMetrics.create(reg))
