@@ -1,0 +1,170 @@
+"""The bus contract, run against both transports: what producers and consumers rely on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import wait_for
+from worker.bus import Bus, Delivery, Message, Requeue
+from worker.bus.topology import Topology, routing_key
+from worker.errors import Unroutable
+
+
+def _msg(n: int, shard: int = 0, **headers: str) -> Message:
+    return Message(
+        body=f'{{"eventName":"x","n":{n},"text":"שלום"}}'.encode(),
+        routing_key=routing_key(shard),
+        message_id=f"id-{n}",
+        type="x",
+        headers={"x-chat-id": "c1", **headers},
+        timestamp=1_762_767_012.0,
+    )
+
+
+async def _collect(bus: Bus, queue: str, n: int, fail: set[int] | None = None) -> list[Delivery]:
+    """Consume until n deliveries were handled; handler raises for message numbers in `fail`."""
+    seen: list[Delivery] = []
+    done = asyncio.Event()
+
+    async def handler(d: Delivery) -> None:
+        seen.append(d)
+        if len(seen) >= n:
+            done.set()
+        if fail and int(d.message.message_id.split("-")[1]) in fail:
+            raise ValueError("handler failed")
+
+    consumer = await bus.consume(queue, handler)
+    async with asyncio.timeout(10):
+        await done.wait()
+    await consumer.cancel()
+    return seen
+
+
+async def test_publish_routes_to_the_shard_queue_unchanged(bus: Bus, topology: Topology) -> None:
+    sent = _msg(1, shard=1)
+    await bus.publish(topology.events_exchange, sent, timeout=5)
+
+    assert await bus.get(topology.rules_queue(0)) is None
+    got = await bus.get(topology.rules_queue(1))
+    assert got is not None
+    assert got.message.body == sent.body
+    assert got.message.message_id == "id-1"
+    assert got.message.type == "x"
+    assert got.message.headers["x-chat-id"] == "c1"
+    assert got.message.timestamp == sent.timestamp
+    assert got.exchange == topology.events_exchange
+    assert not got.redelivered
+
+
+async def test_unroutable_key_raises(bus: Bus, topology: Topology) -> None:
+    bad = Message(body=b"{}", routing_key="shard.99", message_id="m")
+    with pytest.raises(Unroutable):
+        await bus.publish(topology.events_exchange, bad, timeout=5)
+
+
+async def test_missing_exchange_raises_unroutable(bus: Bus, topology: Topology) -> None:
+    with pytest.raises(Unroutable):
+        await bus.publish(f"{topology.namespace}.nope", _msg(1), timeout=5)
+
+
+async def test_consumer_gets_messages_in_order_and_acks(bus: Bus, topology: Topology) -> None:
+    for n in range(20):
+        await bus.publish(topology.events_exchange, _msg(n), timeout=5)
+    seen = await _collect(bus, topology.rules_queue(0), 20)
+    assert [d.message.message_id for d in seen] == [f"id-{n}" for n in range(20)]
+    assert await bus.queue_depth(topology.rules_queue(0)) == 0
+    assert await bus.get(topology.rules_queue(0)) is None
+
+
+async def test_rejected_message_is_dead_lettered(bus: Bus, topology: Topology) -> None:
+    for n in range(3):
+        await bus.publish(topology.events_exchange, _msg(n), timeout=5)
+    await _collect(bus, topology.rules_queue(0), 3, fail={1})
+
+    async def dead_arrived() -> bool:
+        return await bus.queue_depth(topology.dead_queue) == 1
+
+    await wait_for(dead_arrived)
+    dead = await bus.get(topology.dead_queue)
+    assert dead is not None
+    assert dead.message.message_id == "id-1"
+    assert dead.message.body == _msg(1).body
+    assert dead.death_reason == "rejected"
+    assert dead.message.headers["x-first-death-queue"] == topology.rules_queue(0)
+
+
+async def test_requeue_redelivers_then_delivery_limit_dead_letters(
+    bus: Bus, topology: Topology
+) -> None:
+    """The fixture topology allows 2 unsuccessful deliveries; the 3rd requeue dead-letters."""
+    await bus.publish(topology.events_exchange, _msg(7), timeout=5)
+    seen: list[Delivery] = []
+
+    async def always_requeue(d: Delivery) -> None:
+        seen.append(d)
+        raise Requeue
+
+    consumer = await bus.consume(topology.rules_queue(0), always_requeue)
+
+    async def dead_arrived() -> bool:
+        return await bus.queue_depth(topology.dead_queue) == 1
+
+    await wait_for(dead_arrived)
+    await consumer.cancel()
+    assert [d.redelivered for d in seen] == [False, True, True]
+    assert [d.delivery_count for d in seen] == [0, 1, 2]
+    dead = await bus.get(topology.dead_queue)
+    assert dead is not None
+    assert dead.death_reason == "delivery_limit"
+
+
+async def test_single_active_consumer_gets_everything(bus: Bus, topology: Topology) -> None:
+    """Two consumers on one shard queue: only the first receives, so per-chat order holds."""
+    first: list[str] = []
+    second: list[str] = []
+    done = asyncio.Event()
+
+    async def one(d: Delivery) -> None:
+        first.append(d.message.message_id)
+        if len(first) == 10:
+            done.set()
+
+    async def two(d: Delivery) -> None:
+        second.append(d.message.message_id)
+
+    c1 = await bus.consume(topology.rules_queue(0), one)
+    c2 = await bus.consume(topology.rules_queue(0), two)
+    for n in range(10):
+        await bus.publish(topology.events_exchange, _msg(n), timeout=5)
+    async with asyncio.timeout(10):
+        await done.wait()
+    await c1.cancel()
+    await c2.cancel()
+    assert first == [f"id-{n}" for n in range(10)]
+    assert second == []
+
+
+async def test_cancelled_consumer_leaves_unsettled_message_in_queue(
+    bus: Bus, topology: Topology
+) -> None:
+    started = asyncio.Event()
+
+    async def stuck(d: Delivery) -> None:
+        started.set()
+        await asyncio.Event().wait()  # never finishes: shutdown interrupts it
+
+    await bus.publish(topology.events_exchange, _msg(1), timeout=5)
+    consumer = await bus.consume(topology.rules_queue(0), stuck)
+    async with asyncio.timeout(10):
+        await started.wait()
+    await consumer.cancel()
+
+    async def back_in_queue() -> bool:
+        return await bus.queue_depth(topology.rules_queue(0)) == 1
+
+    await wait_for(back_in_queue)
+    again = await bus.get(topology.rules_queue(0))
+    assert again is not None
+    assert again.message.message_id == "id-1"

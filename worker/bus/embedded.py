@@ -1,0 +1,216 @@
+"""The embedded transport: RabbitMQ's semantics in one process, for the demo and small installs.
+
+It mirrors what the contract tests check on RabbitMQ: direct and fanout routing, mandatory
+publishes (no queue → `Unroutable`), confirms, ordered delivery to one active consumer per queue,
+ack / requeue / reject, dead-lettering with `x-first-death-*` headers, and quorum queues'
+delivery limit. It is not durable: everything in it is lost when the process stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+import structlog
+
+from worker.bus.interface import Delivery, Handler, Message, Requeue
+from worker.bus.topology import ExchangeSpec, QueueSpec, Topology
+from worker.errors import BusUnavailable, PublishNotConfirmed, Unroutable
+from worker.metrics import BusMetrics
+
+log = structlog.get_logger(__name__)
+
+ConfirmHook = Callable[[Message], Awaitable[None]]
+
+
+@dataclass
+class _Entry:
+    message: Message
+    exchange: str
+    failures: int = 0  # unsuccessful deliveries so far (requeues)
+
+
+@dataclass
+class _Queue:
+    spec: QueueSpec
+    ready: deque[_Entry] = field(default_factory=deque)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    consumers: list[_EmbeddedConsumer] = field(default_factory=list)
+
+    def put(self, entry: _Entry, *, front: bool = False) -> None:
+        (self.ready.appendleft if front else self.ready.append)(entry)
+        self.arrived.set()
+
+    def active(self, consumer: _EmbeddedConsumer) -> bool:
+        """Single active consumer: only the earliest registered consumer is fed."""
+        return not self.spec.single_active_consumer or self.consumers[0] is consumer
+
+
+class _EmbeddedConsumer:
+    def __init__(self, bus: EmbeddedBus, queue: _Queue, handler: Handler) -> None:
+        self._bus, self._queue, self._handler = bus, queue, handler
+        self._task = asyncio.create_task(self._run(), name=f"consume:{queue.spec.name}")
+
+    async def _run(self) -> None:
+        q = self._queue
+        while True:
+            if not q.ready or not q.active(self):
+                q.arrived.clear()
+                await q.arrived.wait()
+                continue
+            entry = q.ready.popleft()
+            try:
+                await self._deliver(entry)
+            except asyncio.CancelledError:
+                q.put(entry, front=True)  # unsettled at shutdown: back where it was
+                raise
+
+    async def _deliver(self, entry: _Entry) -> None:
+        delivery = Delivery(
+            message=entry.message,
+            queue=self._queue.spec.name,
+            exchange=entry.exchange,
+            redelivered=entry.failures > 0,
+            delivery_count=entry.failures,
+        )
+        try:
+            await self._handler(delivery)
+        except Requeue:
+            self._bus.requeue(self._queue, entry)
+        except Exception as exc:  # noqa: BLE001 - any handler failure means reject
+            log.warning("bus.rejected", queue=self._queue.spec.name, error=repr(exc))
+            self._bus.dead_letter(self._queue, entry, "rejected")
+
+    async def cancel(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        if self in self._queue.consumers:
+            self._queue.consumers.remove(self)
+            self._queue.arrived.set()  # wake the next consumer, now active
+
+
+class EmbeddedBus:
+    """In-process bus. `confirm_hook` (tests) runs before a publish is confirmed."""
+
+    def __init__(
+        self, metrics: BusMetrics | None = None, confirm_hook: ConfirmHook | None = None
+    ) -> None:
+        self._metrics = metrics
+        self._confirm_hook = confirm_hook
+        self._exchanges: dict[str, ExchangeSpec] = {}
+        self._bindings: dict[str, list[tuple[str, str]]] = {}  # exchange -> (key, queue)
+        self._queues: dict[str, _Queue] = {}
+        self._available = True
+        if metrics:
+            metrics.connected.set(1)
+
+    @property
+    def connected(self) -> bool:
+        return self._available
+
+    def set_available(self, available: bool) -> None:
+        """Simulate a broker outage (tests): publishes fail with BusUnavailable meanwhile."""
+        self._available = available
+        if self._metrics:
+            self._metrics.connected.set(1 if available else 0)
+
+    async def declare(self, topology: Topology) -> None:
+        for ex in topology.exchanges:
+            self._exchanges.setdefault(ex.name, ex)
+            self._bindings.setdefault(ex.name, [])
+        for spec in topology.queues:
+            self._queues.setdefault(spec.name, _Queue(spec))
+            for exchange, key in spec.bindings:
+                if (key, spec.name) not in self._bindings[exchange]:
+                    self._bindings[exchange].append((key, spec.name))
+
+    def _route(self, exchange: str, routing_key: str) -> list[_Queue]:
+        spec = self._exchanges.get(exchange)
+        if spec is None:
+            raise Unroutable(exchange, routing_key)
+        names = [
+            q for key, q in self._bindings[exchange] if spec.kind == "fanout" or key == routing_key
+        ]
+        return [self._queues[n] for n in names]
+
+    async def publish(self, exchange: str, message: Message, *, timeout: float) -> None:
+        if not self._available:
+            raise BusUnavailable("embedded bus is unavailable (simulated outage)")
+        targets = self._route(exchange, message.routing_key)
+        if not targets:
+            self._count(exchange, "unroutable")
+            raise Unroutable(exchange, message.routing_key)
+        for queue in targets:
+            queue.put(_Entry(message, exchange))
+        if self._confirm_hook is not None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._confirm_hook(message)
+            except TimeoutError:
+                self._count(exchange, "unconfirmed")
+                raise PublishNotConfirmed(timeout) from None
+        self._count(exchange, "confirmed")
+
+    def _count(self, exchange: str, result: str) -> None:
+        if self._metrics:
+            role = exchange.rsplit(".", 1)[-1]
+            self._metrics.publishes.labels(role, result).inc()
+
+    def requeue(self, queue: _Queue, entry: _Entry) -> None:
+        entry.failures += 1
+        limit = queue.spec.delivery_limit
+        if limit is not None and entry.failures > limit:
+            self.dead_letter(queue, entry, "delivery_limit")
+        else:
+            queue.put(entry, front=True)
+
+    def dead_letter(self, queue: _Queue, entry: _Entry, reason: str) -> None:
+        dlx = queue.spec.dead_letter_exchange
+        if dlx is None:
+            log.warning("bus.dropped", queue=queue.spec.name, reason=reason)
+            return
+        headers = dict(entry.message.headers)
+        headers.setdefault("x-first-death-reason", reason)
+        headers.setdefault("x-first-death-queue", queue.spec.name)
+        headers.setdefault("x-first-death-exchange", entry.exchange)
+        dead = replace(entry.message, headers=headers)
+        for target in self._route(dlx, dead.routing_key):
+            target.put(_Entry(dead, dlx))
+
+    async def consume(
+        self, queue: str, handler: Handler, *, prefetch: int = 16
+    ) -> _EmbeddedConsumer:
+        q = self._queues[queue]
+        consumer = _EmbeddedConsumer(self, q, handler)
+        q.consumers.append(consumer)
+        return consumer
+
+    async def get(self, queue: str) -> Delivery | None:
+        q = self._queues[queue]
+        if not q.ready:
+            return None
+        entry = q.ready.popleft()
+        return Delivery(entry.message, queue, entry.exchange, entry.failures > 0, entry.failures)
+
+    async def queue_depth(self, queue: str) -> int:
+        return len(self._queues[queue].ready)
+
+    async def delete(self, topology: Topology) -> None:
+        for spec in topology.queues:
+            q = self._queues.pop(spec.name, None)
+            for consumer in list(q.consumers if q else ()):
+                await consumer.cancel()
+        for ex in topology.exchanges:
+            self._exchanges.pop(ex.name, None)
+            self._bindings.pop(ex.name, None)
+
+    async def close(self) -> None:
+        for q in self._queues.values():
+            for consumer in list(q.consumers):
+                await consumer.cancel()
+        if self._metrics:
+            self._metrics.connected.set(0)

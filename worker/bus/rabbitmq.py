@@ -1,0 +1,330 @@
+"""RabbitMQ transport (aio-pika): confirms, mandatory publishes, quorum queues, robust reconnect.
+
+One robust connection; a publishing channel with publisher confirms and `on_return_raises`
+(an unroutable mandatory publish raises instead of vanishing); one channel per consumer with its
+own prefetch. aio-pika restores channels, topology and consumers after a reconnect; this module
+keeps strong references to everything it consumes with, so nothing is garbage-collected away.
+Library exceptions stop here: callers only ever see `worker.errors.BusError` subclasses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustExchange,
+)
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from worker.bus.interface import Delivery, Handler, Message, Requeue
+from worker.bus.topology import Topology
+from worker.errors import BusUnavailable, PublishNotConfirmed, PublishRejected, Unroutable
+from worker.metrics import BusMetrics
+from worker.settings import mask_url
+
+log = structlog.get_logger(__name__)
+
+# Errors that mean "the broker or the link to it is gone", whatever layer noticed first.
+_LINK_ERRORS = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+)
+
+
+def _to_amqp(message: Message) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=message.body,
+        message_id=message.message_id,
+        type=message.type or None,
+        headers=dict(message.headers),
+        timestamp=message.timestamp,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def _header_value(value: Any) -> str | int | bool:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+def _to_delivery(incoming: AbstractIncomingMessage, queue: str) -> Delivery:
+    headers = {k: _header_value(v) for k, v in (incoming.headers or {}).items()}
+    count = headers.get("x-delivery-count", 0)
+    stamp = incoming.timestamp
+    message = Message(
+        body=incoming.body,
+        routing_key=incoming.routing_key or "",
+        message_id=incoming.message_id or "",
+        type=incoming.type or "",
+        headers=headers,
+        timestamp=stamp.timestamp() if stamp else None,
+        content_type=incoming.content_type or "",
+    )
+    return Delivery(
+        message=message,
+        queue=queue,
+        exchange=incoming.exchange or "",
+        redelivered=bool(incoming.redelivered),
+        delivery_count=count if isinstance(count, int) else 0,
+    )
+
+
+class RabbitConsumer:
+    """One queue consumed on its own channel; handlers run one at a time, in arrival order."""
+
+    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, handler: Handler) -> None:
+        self._channel, self._queue, self._handler = channel, queue, handler
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._tag: str | None = None
+        self._task = asyncio.create_task(self._run(), name=f"consume:{queue.name}")
+
+    async def start(self) -> None:
+        self._tag = await self._queue.consume(self._inbox.put)
+
+    async def _run(self) -> None:
+        while True:
+            incoming = await self._inbox.get()
+            await self._settle(incoming)
+
+    async def _settle(self, incoming: AbstractIncomingMessage) -> None:
+        """The one place a RabbitMQ message is acked, requeued or rejected."""
+        try:
+            await self._handler(_to_delivery(incoming, self._queue.name))
+        except Requeue:
+            await self._safely(incoming.nack(requeue=True))
+        except Exception as exc:  # noqa: BLE001 - any handler failure means reject
+            log.warning("bus.rejected", queue=self._queue.name, error=repr(exc))
+            await self._safely(incoming.reject(requeue=False))
+        else:
+            await self._safely(incoming.ack())
+
+    async def _safely(self, settle: Any) -> None:
+        # After a reconnect the delivery tag is stale; the broker redelivers the message and
+        # the consumers' idempotency absorbs the duplicate. Nothing to do but note it.
+        try:
+            await settle
+        except _LINK_ERRORS as exc:
+            log.warning("bus.settle_failed", queue=self._queue.name, error=repr(exc))
+
+    async def cancel(self) -> None:
+        if self._tag is not None:
+            with contextlib.suppress(*_LINK_ERRORS):
+                await self._queue.cancel(self._tag)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        # Closing the channel returns unacked messages to the queue.
+        with contextlib.suppress(*_LINK_ERRORS):
+            await self._channel.close()
+
+
+class RabbitBus:
+    """The production bus. Build it with `await RabbitBus.connect(url, ...)`."""
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        channel: AbstractRobustChannel,
+        metrics: BusMetrics | None,
+    ) -> None:
+        self._connection, self._channel, self._metrics = connection, channel, metrics
+        self._exchanges: dict[str, AbstractRobustExchange] = {}
+        self._consumers: list[RabbitConsumer] = []
+        connection.close_callbacks.add(self._on_disconnect)
+        connection.reconnect_callbacks.add(self._on_reconnect)
+        self._set_gauge()
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        connect_timeout: float,
+        metrics: BusMetrics | None = None,
+        name: str = "texter-worker",
+    ) -> RabbitBus:
+        """Connect, retrying until `connect_timeout`; a refused login fails at once."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(aiormq.exceptions.AMQPConnectionError)
+            & retry_if_not_exception_type(aiormq.exceptions.ProbableAuthenticationError),
+            stop=stop_after_delay(connect_timeout),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    connection = await aio_pika.connect_robust(
+                        url,
+                        timeout=min(connect_timeout, 10),
+                        reconnect_interval=1,
+                        client_properties={"connection_name": name},
+                    )
+        except _LINK_ERRORS as exc:
+            raise BusUnavailable(f"cannot connect to {mask_url(url)}: {exc!r}") from exc
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        log.info("bus.connected", url=mask_url(url))
+        return cls(connection, channel, metrics)
+
+    def _on_disconnect(self, *_: Any) -> None:
+        log.warning("bus.disconnected")
+        self._set_gauge()
+
+    def _on_reconnect(self, *_: Any) -> None:
+        log.info("bus.reconnected")
+        self._set_gauge()
+
+    def _set_gauge(self) -> None:
+        if self._metrics:
+            self._metrics.connected.set(1 if self.connected else 0)
+
+    @property
+    def connected(self) -> bool:
+        return self._connection.connected.is_set() and not self._channel.is_closed
+
+    async def declare(self, topology: Topology) -> None:
+        try:
+            for ex in topology.exchanges:
+                kind = aio_pika.ExchangeType(ex.kind)
+                self._exchanges[ex.name] = await self._channel.declare_exchange(
+                    ex.name, kind, durable=True
+                )
+            for spec in topology.queues:
+                queue = await self._channel.declare_queue(
+                    spec.name, durable=True, arguments=spec.rabbitmq_arguments()
+                )
+                for exchange, key in spec.bindings:
+                    await queue.bind(exchange, key)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise BusUnavailable(
+                f"a queue or exchange exists with other settings ({exc}); "
+                "delete it or use another BUS_NAMESPACE"
+            ) from exc
+
+    async def publish(self, exchange: str, message: Message, *, timeout: float) -> None:
+        if not self.connected:
+            self._count(exchange, "unavailable")
+            raise BusUnavailable("not connected to RabbitMQ")
+        target = await self._exchange(exchange)
+        try:
+            async with asyncio.timeout(timeout):
+                await target.publish(_to_amqp(message), message.routing_key, mandatory=True)
+        except TimeoutError:
+            self._count(exchange, "unconfirmed")
+            raise PublishNotConfirmed(timeout) from None
+        except aiormq.exceptions.PublishError as exc:
+            self._count(exchange, "unroutable")
+            raise Unroutable(exchange, message.routing_key) from exc
+        except aiormq.exceptions.DeliveryError as exc:
+            self._count(exchange, "rejected")
+            raise PublishRejected(f"broker refused the message: {exc!r}") from exc
+        except _LINK_ERRORS as exc:
+            self._count(exchange, "unavailable")
+            raise BusUnavailable(f"publish failed: {exc!r}") from exc
+        self._count(exchange, "confirmed")
+
+    def _count(self, exchange: str, result: str) -> None:
+        if self._metrics:
+            self._metrics.publishes.labels(exchange.rsplit(".", 1)[-1], result).inc()
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 16) -> RabbitConsumer:
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        q = await channel.get_queue(queue, ensure=False)
+        consumer = RabbitConsumer(channel, q, handler)
+        await consumer.start()
+        self._consumers.append(consumer)  # strong reference: consumers must outlive reconnects
+        return consumer
+
+    async def get(self, queue: str, *, wait: float = 5.0) -> Delivery | None:
+        """One message via a short-lived consumer: quorum queues with a single active consumer
+        refuse basic.get. Waits at most `wait` when another consumer is active."""
+        if await self.queue_depth(queue) == 0:
+            return None
+        channel = await self._connection.channel()
+        try:
+            await channel.set_qos(prefetch_count=1)
+            q = await channel.get_queue(queue, ensure=False)
+            async with q.iterator() as messages:
+                async with asyncio.timeout(wait):
+                    incoming = await anext(messages)
+                await incoming.ack()
+                return _to_delivery(incoming, queue)
+        except TimeoutError:
+            return None
+        finally:
+            with contextlib.suppress(*_LINK_ERRORS):
+                await channel.close()
+
+    @contextlib.asynccontextmanager
+    async def _admin(self) -> AsyncIterator[aiormq.abc.AbstractChannel]:
+        """A short-lived raw channel: a failed passive check closes it, not the publisher's."""
+        channel = await self._connection.channel()
+        try:
+            yield await channel.get_underlay_channel()
+        finally:
+            with contextlib.suppress(*_LINK_ERRORS):
+                await channel.close()
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        """The exchange to publish to. Unknown ones are checked first, because publishing to a
+        missing exchange makes the broker close the publishing channel."""
+        known = self._exchanges.get(name)
+        if known is not None:
+            return known
+        try:
+            async with self._admin() as raw:
+                await raw.exchange_declare(name, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity as exc:
+            raise Unroutable(name, "") from exc
+        except _LINK_ERRORS as exc:
+            raise BusUnavailable(f"cannot check exchange {name!r}: {exc!r}") from exc
+        exchange = await self._channel.get_exchange(name, ensure=False)
+        self._exchanges[name] = exchange  # type: ignore[assignment]
+        return exchange
+
+    async def queue_depth(self, queue: str) -> int:
+        async with self._admin() as raw:
+            ok = await raw.queue_declare(queue, passive=True)
+        return int(ok.message_count or 0)
+
+    async def delete(self, topology: Topology) -> None:
+        async with self._admin() as raw:
+            for spec in topology.queues:
+                await raw.queue_delete(spec.name)
+            for ex in topology.exchanges:
+                await raw.exchange_delete(ex.name)
+                self._exchanges.pop(ex.name, None)
+
+    async def close(self) -> None:
+        for consumer in self._consumers:
+            await consumer.cancel()
+        self._consumers.clear()
+        with contextlib.suppress(*_LINK_ERRORS):
+            await self._connection.close()
+        if self._metrics:
+            self._metrics.connected.set(0)

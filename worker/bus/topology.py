@@ -1,0 +1,104 @@
+"""The exchanges, queues and bindings, as data. Both transports declare from this.
+
+    <ns>.events  (direct) --shard.<n>--> <ns>.rules.<n>   quorum, single active consumer
+    <ns>.dead    (fanout) ------------> <ns>.dead          rejected / over-delivered messages
+
+A shard is chosen from the event's ordering key (the chat id when there is one), so all events
+of one chat land in one queue, and one active consumer per queue keeps them in order.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+# A message that made a consumer fail this many times is dead-lettered, not retried forever.
+DEFAULT_DELIVERY_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSpec:
+    name: str
+    kind: Literal["direct", "fanout"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    name: str
+    bindings: tuple[tuple[str, str], ...] = ()  # (exchange, routing key)
+    dead_letter_exchange: str | None = None
+    single_active_consumer: bool = False
+    delivery_limit: int | None = None
+
+    def rabbitmq_arguments(self) -> dict[str, str | int | bool]:
+        """Queue arguments for RabbitMQ: durable quorum queues, at-least-once dead-lettering."""
+        args: dict[str, str | int | bool] = {"x-queue-type": "quorum"}
+        if self.single_active_consumer:
+            args["x-single-active-consumer"] = True
+        if self.delivery_limit is not None:
+            args["x-delivery-limit"] = self.delivery_limit
+        if self.dead_letter_exchange is not None:
+            args["x-dead-letter-exchange"] = self.dead_letter_exchange
+            # at-least-once: the message leaves this queue only once the DLQ confirmed it.
+            args["x-dead-letter-strategy"] = "at-least-once"
+            args["x-overflow"] = "reject-publish"
+        return args
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    namespace: str
+    shards: int
+    exchanges: tuple[ExchangeSpec, ...]
+    queues: tuple[QueueSpec, ...]
+
+    @property
+    def events_exchange(self) -> str:
+        return f"{self.namespace}.events"
+
+    @property
+    def dead_exchange(self) -> str:
+        return f"{self.namespace}.dead"
+
+    @property
+    def dead_queue(self) -> str:
+        return f"{self.namespace}.dead"
+
+    def rules_queue(self, shard: int) -> str:
+        return f"{self.namespace}.rules.{shard}"
+
+    @property
+    def rules_queues(self) -> tuple[str, ...]:
+        return tuple(self.rules_queue(n) for n in range(self.shards))
+
+
+def routing_key(shard: int) -> str:
+    return f"shard.{shard}"
+
+
+def shard_of(ordering_key: str, shards: int) -> int:
+    """Stable shard of a key: the same in every process and across restarts (not hash())."""
+    return zlib.crc32(ordering_key.encode("utf-8", "surrogatepass")) % shards
+
+
+def build_topology(
+    namespace: str, shards: int, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+) -> Topology:
+    events, dead = f"{namespace}.events", f"{namespace}.dead"
+    rules = tuple(
+        QueueSpec(
+            name=f"{namespace}.rules.{n}",
+            bindings=((events, routing_key(n)),),
+            dead_letter_exchange=dead,
+            single_active_consumer=True,
+            delivery_limit=delivery_limit,
+        )
+        for n in range(shards)
+    )
+    return Topology(
+        namespace=namespace,
+        shards=shards,
+        exchanges=(ExchangeSpec(events, "direct"), ExchangeSpec(dead, "fanout")),
+        queues=(*rules, QueueSpec(name=dead, bindings=((dead, ""),))),
+    )
