@@ -1,0 +1,1 @@
+"""Everything that puts messages on the bus: the webhook ingress (and, later, CLI publishers)."""

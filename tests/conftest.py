@@ -111,5 +111,5 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10
     Bounded by `timeout`; never used where an event or a future can say "done" directly.
     """
     async with asyncio.timeout(timeout):
-        while not await predicate():
+        while not await predicate():  # noqa: ASYNC110 - the state lives in another process
             await asyncio.sleep(0.01)

@@ -12,11 +12,11 @@ import textwrap
 from collections.abc import Sequence
 
 from worker import __version__
-from worker.commands import config
+from worker.commands import config, run
 from worker.settings import VARIABLES
 
 # Order here is the order in --help.
-COMMANDS = (config,)
+COMMANDS = (run, config)
 
 
 def _environment_help() -> str:
