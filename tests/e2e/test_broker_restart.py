@@ -29,7 +29,7 @@ def _ctl(*args: str) -> None:
 
 @pytest.fixture
 def broker_control(amqp_url: str) -> Iterator[None]:
-    if RABBITMQCTL is None or "127.0.0.1" not in amqp_url and "localhost" not in amqp_url:
+    if RABBITMQCTL is None or ("127.0.0.1" not in amqp_url and "localhost" not in amqp_url):
         pytest.skip("NO RABBITMQ CONTROL: needs rabbitmqctl and a local broker")
     try:
         _ctl("status")

@@ -27,6 +27,8 @@ class Load:
     other: dict[int, int] = field(default_factory=dict)
     refused: int = 0
     sent: int = 0
+    warmed_up: asyncio.Event = field(default_factory=asyncio.Event)
+    target: int = 300  # accepted before SIGTERM: the signal lands mid-stream
 
 
 def _body(n: int) -> bytes:
@@ -49,6 +51,8 @@ async def _post_loop(url: str, load: Load, worker_id: int, stop: asyncio.Event) 
                 async with http.post(url, data=_body(n), headers=headers) as resp:
                     if resp.status == 202:
                         load.accepted.add((await resp.json())["id"])
+                        if len(load.accepted) >= load.target:
+                            load.warmed_up.set()
                     else:
                         load.other[resp.status] = load.other.get(resp.status, 0) + 1
             except aiohttp.ClientError:
@@ -72,9 +76,7 @@ async def test_sigterm_under_load_exits_0_and_keeps_every_accepted_event(
         url = f"{listening['url']}/webhooks/texter"
         logs = asyncio.create_task(worker.drain_logs())
         posters = [asyncio.create_task(_post_loop(url, load, i, stop)) for i in range(16)]
-        async with asyncio.timeout(30):
-            while len(load.accepted) < 300:  # mid-stream: wait for real traffic first
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(load.warmed_up.wait(), 30)
         worker.proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(worker.proc.wait(), 30)
         stop.set()
