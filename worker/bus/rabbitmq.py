@@ -266,14 +266,25 @@ class RabbitBus:
         if await self.queue_depth(queue) == 0:
             return None
         channel = await self._connection.channel()
+        first: asyncio.Future[AbstractIncomingMessage] = asyncio.get_running_loop().create_future()
+
+        async def take(incoming: AbstractIncomingMessage) -> None:
+            if not first.done():
+                first.set_result(incoming)
+
         try:
+            # prefetch 1 + cancel before ack: no second message is ever handed to this
+            # consumer, so none sits unacked (and uncounted) while the channel closes.
             await channel.set_qos(prefetch_count=1)
             q = await channel.get_queue(queue, ensure=False)
-            async with q.iterator() as messages:
+            tag = await q.consume(take)
+            try:
                 async with asyncio.timeout(wait):
-                    incoming = await anext(messages)
-                await incoming.ack()
-                return _to_delivery(incoming, queue)
+                    incoming = await first
+            finally:
+                await q.cancel(tag)
+            await incoming.ack()
+            return _to_delivery(incoming, queue)
         except TimeoutError:
             return None
         finally:
