@@ -12,11 +12,11 @@ import textwrap
 from collections.abc import Sequence
 
 from worker import __version__
-from worker.commands import config, run
+from worker.commands import config, demo, run, simulator, subscribe
 from worker.settings import VARIABLES
 
 # Order here is the order in --help.
-COMMANDS = (run, config)
+COMMANDS = (run, demo, config, subscribe, simulator)
 
 
 def _environment_help() -> str:

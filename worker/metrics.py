@@ -98,6 +98,73 @@ class BusMetrics:
         )
 
 
+# Texter answers in tens of milliseconds when healthy; its total timeout defaults to 30 s.
+TEXTER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Closed set of `status` label values for texter requests: an HTTP class or why there was none.
+TEXTER_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "timeout", "connection_error")
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+@dataclass(frozen=True)
+class TexterMetrics:
+    """The outbound Texter client. `endpoint` values are the names in worker/texter/endpoints.py."""
+
+    requests: Counter
+    request_seconds: Histogram
+    retries: Counter
+    rate_limit_wait_seconds: Histogram
+    breaker_state: Gauge
+    breaker_opened: Counter
+    short_circuited: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> TexterMetrics:
+        return cls(
+            requests=Counter(
+                f"{NS}_texter_requests",
+                "HTTP requests sent to Texter, by endpoint and status class "
+                "(2xx..5xx, timeout, connection_error).",
+                ["endpoint", "status"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                f"{NS}_texter_request_seconds",
+                "Duration of one HTTP request to Texter (one attempt), by endpoint.",
+                ["endpoint"],
+                buckets=TEXTER_BUCKETS,
+                registry=registry,
+            ),
+            retries=Counter(
+                f"{NS}_texter_retries",
+                "In-process retries of Texter calls, by endpoint and reason.",
+                ["endpoint", "reason"],
+                registry=registry,
+            ),
+            rate_limit_wait_seconds=Histogram(
+                f"{NS}_texter_rate_limit_wait_seconds",
+                "Time a request waited for the client-side rate limiter.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            breaker_state=Gauge(
+                f"{NS}_texter_breaker_state",
+                "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+                registry=registry,
+            ),
+            breaker_opened=Counter(
+                f"{NS}_texter_breaker_opened",
+                "Times the circuit breaker opened.",
+                registry=registry,
+            ),
+            short_circuited=Counter(
+                f"{NS}_texter_short_circuited",
+                "Calls failed fast by the open circuit breaker, by endpoint.",
+                ["endpoint"],
+                registry=registry,
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class Metrics:
     """All metric groups of one process, on one registry."""
@@ -105,6 +172,7 @@ class Metrics:
     registry: CollectorRegistry
     ingress: IngressMetrics
     bus: BusMetrics
+    texter: TexterMetrics
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -112,4 +180,9 @@ class Metrics:
         Info(f"{NS}_build", "Version of the running texter-worker.", registry=reg).info(
             {"version": __version__, "python": platform.python_version()}
         )
-        return cls(registry=reg, ingress=IngressMetrics.create(reg), bus=BusMetrics.create(reg))
+        return cls(
+            registry=reg,
+            ingress=IngressMetrics.create(reg),
+            bus=BusMetrics.create(reg),
+            texter=TexterMetrics.create(reg),
+        )
