@@ -7,22 +7,23 @@
     │   ├── PublishNotConfirmed     no confirm within the deadline: the outcome is unknown
     │   ├── PublishRejected         the broker nacked the publish (e.g. a full queue)
     │   └── Unroutable              a mandatory publish matched no queue (topology missing)
-    └── TexterError                 the Texter API client (worker/texter/); never carries the token
-        ├── TexterTransientError    worth trying again later; `retry_after` hints when (or None)
-        │   ├── TexterConnectionError   no answer: connect failed, timeout or connection lost
-        │   ├── TexterServerError       5xx after the in-process retries; carries status and body
-        │   ├── TexterRateLimited       429 (or a Retry-After beyond the cap / the deadline)
-        │   └── CircuitOpen             the breaker is open: failed fast without calling Texter
-        ├── TexterPermanentError    the same request will fail again; do not retry it
-        │   ├── TexterHTTPError         4xx other than 408/429; carries status and body
-        │   │   ├── TexterBadRequest        400/422: the request was invalid
-        │   │   ├── TexterUnauthorized      401/403: bad token or missing scope
-        │   │   └── TexterNotFound          404: no such chat/label/template/...
-        │   ├── TexterRejected          2xx with `success: false` (e.g. template to an opt-out)
-        │   └── TexterBadResponse       2xx whose body is not what the reference describes
-        └── AmbiguousRequestError   a non-idempotent call may or may not have taken effect
-            └── AmbiguousSendError      ... and it was a send (message or template): never
-                                        repeat it blindly, check the chat first
+    ├── TexterError                 the Texter API client (worker/texter/); never carries the token
+    │   ├── TexterTransientError    worth trying again later; `retry_after` hints when (or None)
+    │   │   ├── TexterConnectionError   no answer: connect failed, timeout or connection lost
+    │   │   ├── TexterServerError       5xx after the in-process retries; carries status and body
+    │   │   ├── TexterRateLimited       429 (or a Retry-After beyond the cap / the deadline)
+    │   │   └── CircuitOpen             the breaker is open: failed fast without calling Texter
+    │   ├── TexterPermanentError    the same request will fail again; do not retry it
+    │   │   ├── TexterHTTPError         4xx other than 408/429; carries status and body
+    │   │   │   ├── TexterBadRequest        400/422: the request was invalid
+    │   │   │   ├── TexterUnauthorized      401/403: bad token or missing scope
+    │   │   │   └── TexterNotFound          404: no such chat/label/template/...
+    │   │   ├── TexterRejected          2xx with `success: false` (e.g. template to an opt-out)
+    │   │   └── TexterBadResponse       2xx whose body is not what the reference describes
+    │   └── AmbiguousRequestError   a non-idempotent call may or may not have taken effect
+    │       └── AmbiguousSendError      ... and it was a send (message or template): never
+    │                                   repeat it blindly, check the chat first
+    └── RulesError                  the rules file cannot be used; carries every `file:line` problem
 
 Third-party exceptions (aiormq, aio-pika, aiohttp) are translated into these at the boundary,
 with `raise ... from`, so nothing above a transport or the client catches a library error.
@@ -192,3 +193,18 @@ class AmbiguousRequestError(TexterError):
 
 class AmbiguousSendError(AmbiguousRequestError):
     """A message or template send may or may not have reached the contact."""
+
+
+# --- rules ----------------------------------------------------------------------------------------
+# Raised by consumers/rules/ when a rules file is loaded. Failures of one rule on one event are
+# not exceptions: the engine returns them as data, so the other rules still run.
+
+
+class RulesError(WorkerError):
+    """The rules file has errors. `problems` holds one `FILE:LINE: severity: message` line per
+    problem found (warnings included), in file order."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: the rules file has errors: " + "; ".join(problems))

@@ -1,0 +1,164 @@
+"""The Jinja2 sandbox that runs rule conditions and action templates, compiled once at load.
+
+Two environments, both `ImmutableSandboxedEnvironment` (no access to Python internals, no
+mutation of the event): conditions use a lenient undefined, so a missing field is simply falsy;
+action templates use StrictUndefined, so a missing field fails the rule instead of sending a
+message with a hole in it. Event text is data only: it is never compiled as a template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.parser import Parser
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+Context = Mapping[str, Any]
+
+# What a template or condition may raise while running on one event: reported as data, per rule.
+RENDER_ERRORS = (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
+_TEMPLATE_MARKERS = ("{{", "{%", "{#")
+
+
+def has_any(value: Any, words: Iterable[str] | str) -> bool:
+    """True when the text contains any of the words, ignoring case. A substring match, so
+    "מחיר" also finds "המחיר" and "במחיר" (Hebrew attaches prefixes to words)."""
+    if value is None:
+        return False
+    text = str(value).casefold()  # str() of a strict undefined raises, as it should
+    choices = [words] if isinstance(words, str) else words
+    return any(str(word).casefold() in text for word in choices)
+
+
+def regex(value: Any, pattern: str) -> bool:
+    """True when the regular expression matches anywhere in the text (Python `re.search`)."""
+    if value is None:
+        return False
+    return re.search(pattern, str(value)) is not None
+
+
+def _finalize(value: Any) -> Any:
+    """How `{{ value }}` prints: JSON's spelling rather than Python's (null as nothing, true,
+    ["a", "b"]), since rule authors read Texter's JSON and outputs often go to JSON APIs."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _environment(undefined: type[jinja2.Undefined]) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=undefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
+    )
+    env.filters["has_any"] = has_any
+    env.filters["regex"] = regex
+    return env
+
+
+class Value(Protocol):
+    def render(self, ctx: Context) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: Any
+
+    def render(self, ctx: Context) -> Any:
+        return self.value
+
+
+def _context(template: jinja2.Template, ctx: Context) -> jinja2.runtime.Context:
+    """A render context over `ctx` itself, not a copy: Template.render copies every name of the
+    event (and the globals) once per template, which was most of the evaluation time. `ctx`
+    already holds the environment's globals (Sandbox.globals, added by build_context)."""
+    parent = ctx if isinstance(ctx, dict) else dict(ctx)
+    return jinja2.runtime.Context(template.environment, parent, template.name, {})
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    source: str
+    template: jinja2.Template
+
+    def render(self, ctx: Context) -> str:
+        return "".join(self.template.root_render_func(_context(self.template, ctx)))
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    items: tuple[Value, ...]
+
+    def render(self, ctx: Context) -> list[Any]:
+        return [item.render(ctx) for item in self.items]
+
+
+@dataclass(frozen=True, slots=True)
+class MapOf:
+    items: tuple[tuple[str, Value], ...]
+
+    def render(self, ctx: Context) -> dict[str, Any]:
+        return {key: value.render(ctx) for key, value in self.items}
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    source: str
+    template: jinja2.Template  # `{% set result = <expression> %}`, as compile_expression builds
+
+    def __call__(self, ctx: Context) -> bool:
+        """Truthiness of the expression; touching a missing field inside it counts as false."""
+        context = self.template.new_context(
+            ctx if isinstance(ctx, dict) else dict(ctx), shared=True
+        )
+        try:
+            for _ in self.template.root_render_func(context):
+                pass
+        except jinja2.UndefinedError:
+            return False
+        return bool(context.vars.get("result"))
+
+
+class Sandbox:
+    """Compiles conditions and templates. One per loaded rules file (no module state)."""
+
+    def __init__(self) -> None:
+        self._lenient = _environment(jinja2.ChainableUndefined)
+        self._strict = _environment(jinja2.StrictUndefined)
+
+    @property
+    def globals(self) -> dict[str, Any]:
+        """Names every template sees (range, dict, namespace, ...): part of each event context."""
+        return dict(self._strict.globals)
+
+    def condition(self, source: str) -> Condition:
+        """Compiled like Environment.compile_expression, but run without copying the context.
+        Raises jinja2.TemplateSyntaxError when it does not compile."""
+        env = self._lenient
+        parser = Parser(env, source, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise jinja2.TemplateSyntaxError(
+                "unexpected text after the expression", parser.stream.current.lineno
+            )
+        expr.set_environment(env)
+        body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+        return Condition(source, env.from_string(nodes.Template(body, lineno=1)))
+
+    def text(self, source: str) -> Text | Const:
+        """A template, or the plain string itself when it has no Jinja markup."""
+        if not any(marker in source for marker in _TEMPLATE_MARKERS):
+            return Const(source)
+        return Text(source, self._strict.from_string(source))
+
+    def names(self, source: str, *, expression: bool) -> set[str]:
+        """Top-level variables a condition (expression) or template reads."""
+        code = f"{{{{ {source} }}}}" if expression else source
+        found: set[str] = meta.find_undeclared_variables(self._strict.parse(code))
+        return found - set(self._strict.globals)
