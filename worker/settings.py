@@ -145,7 +145,42 @@ VARIABLES: tuple[Var, ...] = (
         "30s",
         "How long the breaker stays open before one probe call is let through.",
     ),
-    Var("RULES_FILE", "rules.yaml", "The rules file (YAML) the rules consumer loads."),
+    Var(
+        "RULES_FILE",
+        "rules.yaml",
+        "The rules file (YAML) the rules consumer loads. "
+        "SIGHUP reloads it; a bad new file keeps the old rules running.",
+    ),
+    Var(
+        "STATE_URL",
+        None,
+        "Shared state for several replicas: redis://[:password@]host:6379/0. "
+        "Unset: state lives in the process (rules memory) and under STATE_DIR (send-once ledger).",
+        secret=True,
+    ),
+    Var(
+        "STATE_DIR",
+        "state",
+        "Directory for the embedded state files (the SQLite send-once ledger).",
+    ),
+    Var(
+        "LEDGER_HORIZON",
+        "72h",
+        "How long the send-once ledger remembers a send. Replays older than this may send again.",
+    ),
+    Var(
+        "ECHO_WINDOW",
+        "2m",
+        "How long the worker remembers its own writes, so the webhooks they "
+        "cause are recognised as echoes (rules with ignore_own_writes skip them).",
+    ),
+    Var(
+        "CHAT_BUDGET",
+        "20",
+        "Most steps the rules may plan for one chat per CHAT_BUDGET_WINDOW; "
+        "beyond it, Plans are dead-lettered (reason budget_exceeded) and logged as a runaway.",
+    ),
+    Var("CHAT_BUDGET_WINDOW", "1m", "The window of CHAT_BUDGET."),
     Var("LOG_LEVEL", "info", "debug, info, warning or error."),
     Var("LOG_FORMAT", "auto", "json, console, or auto (console on a terminal, JSON otherwise)."),
 )
@@ -266,6 +301,12 @@ class Settings:
     texter_breaker_threshold: int = 5
     texter_breaker_cooldown: float = 30.0
     rules_file: Path = Path("rules.yaml")
+    state_url: str | None = None
+    state_dir: Path = Path("state")
+    ledger_horizon: float = 72 * 3600.0
+    echo_window: float = 120.0
+    chat_budget: int = 20
+    chat_budget_window: float = 60.0
     log_level: str = "info"
     log_format: str = "auto"
 
@@ -300,6 +341,12 @@ class Settings:
             texter_breaker_threshold=r.integer("TEXTER_BREAKER_THRESHOLD", 1, 1000),
             texter_breaker_cooldown=r.duration("TEXTER_BREAKER_COOLDOWN"),
             rules_file=Path(r.text("RULES_FILE") or "rules.yaml"),
+            state_url=_state_url(r),
+            state_dir=Path(r.text("STATE_DIR") or "state"),
+            ledger_horizon=r.duration("LEDGER_HORIZON"),
+            echo_window=r.duration("ECHO_WINDOW"),
+            chat_budget=r.integer("CHAT_BUDGET", 1, 100_000),
+            chat_budget_window=r.duration("CHAT_BUDGET_WINDOW"),
             log_level=r.choice("LOG_LEVEL", ("info", "debug", "warning", "error")),
             log_format=r.choice("LOG_FORMAT", ("auto", "json", "console")),
         )
@@ -321,7 +368,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in secret_fields and value is not None:
                 shown = "'***'"
-            elif f.name == "amqp_url" and value is not None:
+            elif f.name in {"amqp_url", "state_url"} and value is not None:
                 shown = repr(mask_url(value))
             else:
                 shown = repr(value)
@@ -393,3 +440,13 @@ def _burst(r: _Reader, rate: float) -> int:
     if r.raw("TEXTER_RATE_BURST") is None:
         return max(1, int(-(-rate // 1)))
     return r.integer("TEXTER_RATE_BURST", 1, 100_000)
+
+
+def _state_url(r: _Reader) -> str | None:
+    url = r.text("STATE_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
+        r.fail("STATE_URL", f"expected redis://host:6379/0, got {mask_url(url)!r}")
+    return url

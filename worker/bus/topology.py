@@ -1,7 +1,10 @@
 """The exchanges, queues and bindings, as data. Both transports declare from this.
 
-    <ns>.events  (direct) --shard.<n>--> <ns>.rules.<n>   quorum, single active consumer
-    <ns>.dead    (fanout) ------------> <ns>.dead          rejected / over-delivered messages
+    <ns>.events   (direct) --shard.<n>--> <ns>.rules.<n>    webhook events
+    <ns>.commands (direct) --shard.<n>--> <ns>.writer.<n>   Plans
+    <ns>.dead     (fanout) ------------> <ns>.dead           dead letters (rejected, poison, failed)
+
+Shard queues are quorum queues with a single active consumer, a delivery limit and a DLX.
 
 A shard is chosen from the event's ordering key (the chat id when there is one), so all events
 of one chat land in one queue, and one active consumer per queue keeps them in order.
@@ -58,6 +61,17 @@ class Topology:
         return f"{self.namespace}.events"
 
     @property
+    def commands_exchange(self) -> str:
+        return f"{self.namespace}.commands"
+
+    def writer_queue(self, shard: int) -> str:
+        return f"{self.namespace}.writer.{shard}"
+
+    @property
+    def writer_queues(self) -> tuple[str, ...]:
+        return tuple(self.writer_queue(n) for n in range(self.shards))
+
+    @property
     def dead_exchange(self) -> str:
         return f"{self.namespace}.dead"
 
@@ -82,23 +96,34 @@ def shard_of(ordering_key: str, shards: int) -> int:
     return zlib.crc32(ordering_key.encode("utf-8", "surrogatepass")) % shards
 
 
-def build_topology(
-    namespace: str, shards: int, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT
-) -> Topology:
-    events, dead = f"{namespace}.events", f"{namespace}.dead"
-    rules = tuple(
+def _shard_queues(
+    stage: str, exchange: str, namespace: str, shards: int, delivery_limit: int
+) -> tuple[QueueSpec, ...]:
+    return tuple(
         QueueSpec(
-            name=f"{namespace}.rules.{n}",
-            bindings=((events, routing_key(n)),),
-            dead_letter_exchange=dead,
+            name=f"{namespace}.{stage}.{n}",
+            bindings=((exchange, routing_key(n)),),
+            dead_letter_exchange=f"{namespace}.dead",
             single_active_consumer=True,
             delivery_limit=delivery_limit,
         )
         for n in range(shards)
     )
+
+
+def build_topology(
+    namespace: str, shards: int, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+) -> Topology:
+    events, commands, dead = f"{namespace}.events", f"{namespace}.commands", f"{namespace}.dead"
+    rules = _shard_queues("rules", events, namespace, shards, delivery_limit)
+    writer = _shard_queues("writer", commands, namespace, shards, delivery_limit)
     return Topology(
         namespace=namespace,
         shards=shards,
-        exchanges=(ExchangeSpec(events, "direct"), ExchangeSpec(dead, "fanout")),
-        queues=(*rules, QueueSpec(name=dead, bindings=((dead, ""),))),
+        exchanges=(
+            ExchangeSpec(events, "direct"),
+            ExchangeSpec(commands, "direct"),
+            ExchangeSpec(dead, "fanout"),
+        ),
+        queues=(*rules, *writer, QueueSpec(name=dead, bindings=((dead, ""),))),
     )
