@@ -168,3 +168,35 @@ async def test_cancelled_consumer_leaves_unsettled_message_in_queue(
     again = await bus.get(topology.rules_queue(0))
     assert again is not None
     assert again.message.message_id == "id-1"
+
+
+async def test_cancel_with_grace_lets_the_current_handler_finish(
+    bus: Bus, topology: Topology
+) -> None:
+    started, finish = asyncio.Event(), asyncio.Event()
+    handled: list[str] = []
+
+    async def slow(d: Delivery) -> None:
+        started.set()
+        await finish.wait()
+        handled.append(d.message.message_id)
+
+    for n in range(3):
+        await bus.publish(topology.events_exchange, _msg(n), timeout=5)
+    consumer = await bus.consume(topology.rules_queue(0), slow)
+    async with asyncio.timeout(10):
+        await started.wait()
+    stopping = asyncio.create_task(consumer.cancel(grace=10))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not stopping.done()  # waiting for the handler in progress
+    finish.set()
+    await stopping
+    assert handled == ["id-0"]  # finished and acked; the others were never started
+
+    async def two_left() -> bool:
+        return await bus.queue_depth(topology.rules_queue(0)) == 2
+
+    await wait_for(two_left)
+    left = [await bus.get(topology.rules_queue(0)) for _ in range(2)]
+    assert [d.message.message_id for d in left if d] == ["id-1", "id-2"]

@@ -52,21 +52,27 @@ class _Queue:
 class _EmbeddedConsumer:
     def __init__(self, bus: EmbeddedBus, queue: _Queue, handler: Handler) -> None:
         self._bus, self._queue, self._handler = bus, queue, handler
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"consume:{queue.spec.name}")
 
     async def _run(self) -> None:
         q = self._queue
-        while True:
+        while not self._stopping:
             if not q.ready or not q.active(self):
                 q.arrived.clear()
                 await q.arrived.wait()
                 continue
             entry = q.ready.popleft()
+            self._idle.clear()
             try:
                 await self._deliver(entry)
             except asyncio.CancelledError:
                 q.put(entry, front=True)  # unsettled at shutdown: back where it was
                 raise
+            finally:
+                self._idle.set()
 
     async def _deliver(self, entry: _Entry) -> None:
         delivery = Delivery(
@@ -84,7 +90,12 @@ class _EmbeddedConsumer:
             log.warning("bus.rejected", queue=self._queue.spec.name, error=repr(exc))
             self._bus.dead_letter(self._queue, entry, "rejected")
 
-    async def cancel(self) -> None:
+    async def cancel(self, grace: float = 0.0) -> None:
+        self._stopping = True
+        if grace > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

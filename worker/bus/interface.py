@@ -55,8 +55,9 @@ Handler = Callable[[Delivery], Awaitable[None]]
 
 
 class Consumer(Protocol):
-    async def cancel(self) -> None:
-        """Stop receiving; messages not yet settled go back to the queue."""
+    async def cancel(self, grace: float = 0.0) -> None:
+        """Stop receiving; let the handler in progress finish (up to `grace` seconds); messages
+        not settled by then go back to the queue."""
 
 
 class Bus(Protocol):

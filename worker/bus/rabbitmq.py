@@ -100,6 +100,9 @@ class RabbitConsumer:
         self._channel, self._queue, self._handler = channel, queue, handler
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._tag: str | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"consume:{queue.name}")
 
     async def start(self) -> None:
@@ -108,7 +111,13 @@ class RabbitConsumer:
     async def _run(self) -> None:
         while True:
             incoming = await self._inbox.get()
-            await self._settle(incoming)
+            if self._stopping:
+                return  # not started: it goes back to the queue when the channel closes
+            self._idle.clear()
+            try:
+                await self._settle(incoming)
+            finally:
+                self._idle.set()
 
     async def _settle(self, incoming: AbstractIncomingMessage) -> None:
         """The one place a RabbitMQ message is acked, requeued or rejected."""
@@ -130,10 +139,17 @@ class RabbitConsumer:
         except _LINK_ERRORS as exc:
             log.warning("bus.settle_failed", queue=self._queue.name, error=repr(exc))
 
-    async def cancel(self) -> None:
+    async def cancel(self, grace: float = 0.0) -> None:
+        """Stop taking deliveries, let the handler in progress finish (up to `grace` seconds),
+        then stop; everything not settled goes back to the queue."""
+        self._stopping = True
         if self._tag is not None:
             with contextlib.suppress(*_LINK_ERRORS):
                 await self._queue.cancel(self._tag)
+        if grace > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -333,7 +349,7 @@ class RabbitBus:
 
     async def close(self) -> None:
         for consumer in self._consumers:
-            await consumer.cancel()
+            await consumer.cancel()  # no-op for consumers already stopped with a grace
         self._consumers.clear()
         with contextlib.suppress(*_LINK_ERRORS):
             await self._connection.close()
