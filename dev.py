@@ -79,7 +79,7 @@ def lock() -> int:
         "--python-version",
         "3.11",
         "-o",
-        LOCK,
+        LOCK.name,  # relative: the lock's header records the command, machine paths don't belong
     )
 
 

@@ -1,7 +1,8 @@
 """Shared fixtures: a real RabbitMQ when one is reachable, isolated namespaces, both transports.
 
 Tests that need RabbitMQ skip with a loud reason when none is reachable, and fail instead when
-REQUIRE_RABBITMQ=1 (CI sets it), so a missing broker can never turn CI green by skipping.
+REQUIRE_RABBITMQ=1 (CI sets it), so a missing broker can never turn CI green by skipping;
+the same for Redis with REQUIRE_REDIS=1.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,49 +22,92 @@ from worker.bus.embedded import EmbeddedBus
 from worker.bus.rabbitmq import RabbitBus
 from worker.bus.topology import Topology
 
-AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-REQUIRED = os.environ.get("REQUIRE_RABBITMQ") == "1"
-_skipped_for_broker: list[str] = []
+
+@dataclass(frozen=True)
+class External:
+    """A real service some tests need: where it is, and what to say when it is not there."""
+
+    name: str
+    url: str
+    default_port: int
+    require_var: str
+    fixture: str
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def tag(self) -> str:
+        return f"NO {self.name.upper()}"
+
+    def unreachable(self) -> str | None:
+        """None when a TCP connection opens, else why not."""
+        parts = urlsplit(self.url)
+        where = (parts.hostname or "127.0.0.1", parts.port or self.default_port)
+        try:
+            with socket.create_connection(where, timeout=2):
+                return None
+        except OSError as exc:
+            return f"{self.name} not reachable at {where[0]}:{where[1]} ({exc})"
+
+    def url_or_skip(self) -> str:
+        problem = self.unreachable()
+        if problem is None:
+            return self.url
+        if os.environ.get(self.require_var) == "1":
+            pytest.fail(f"{self.require_var}=1 but {problem}", pytrace=False)
+        pytest.skip(f"{self.tag}: {problem}; start one or set TEST_{self.fixture.upper()}")
 
 
-def _broker_reachable() -> str | None:
-    """None when a TCP connection to the broker opens, else why not."""
-    parts = urlsplit(AMQP_URL)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 5672), timeout=2):
-            return None
-    except OSError as exc:
-        return f"RabbitMQ not reachable at {parts.hostname}:{parts.port or 5672} ({exc})"
+RABBITMQ = External(
+    "RabbitMQ",
+    os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+    5672,
+    "REQUIRE_RABBITMQ",
+    "amqp_url",
+)
+REDIS = External(
+    "Redis",
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    6379,
+    "REQUIRE_REDIS",
+    "redis_url",
+)
+EXTERNALS = (RABBITMQ, REDIS)
+AMQP_URL = RABBITMQ.url
 
 
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
-    problem = _broker_reachable()
-    if problem is None:
-        return AMQP_URL
-    if REQUIRED:
-        pytest.fail(f"REQUIRE_RABBITMQ=1 but {problem}", pytrace=False)
-    pytest.skip(f"NO RABBITMQ: {problem}; start one or set TEST_AMQP_URL")
+    return RABBITMQ.url_or_skip()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return REDIS.url_or_skip()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    markers = {"amqp_url": pytest.mark.rabbitmq, "redis_url": pytest.mark.redis}
     for item in items:
-        if "amqp_url" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.rabbitmq)
+        for fixture, marker in markers.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and "NO RABBITMQ" in str(report.longrepr):
-        _skipped_for_broker.append(report.nodeid)
+    for ext in EXTERNALS:
+        if report.skipped and ext.tag in str(report.longrepr):
+            ext.skipped.append(report.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _skipped_for_broker:
-        terminalreporter.section("RABBITMQ TESTS SKIPPED", sep="!", red=True, bold=True)
+    for ext in EXTERNALS:
+        if not ext.skipped:
+            continue
+        terminalreporter.section(f"{ext.name.upper()} TESTS SKIPPED", sep="!", red=True, bold=True)
         terminalreporter.write_line(
-            f"{len(_skipped_for_broker)} tests needing RabbitMQ were SKIPPED: no broker at "
-            f"{AMQP_URL}. They prove the production path; run them before trusting a change "
-            "(REQUIRE_RABBITMQ=1 turns these skips into failures).",
+            f"{len(ext.skipped)} tests needing {ext.name} were SKIPPED: none at {ext.url}. "
+            f"They prove the production path; run them before trusting a change "
+            f"({ext.require_var}=1 turns these skips into failures).",
             red=True,
         )
 

@@ -108,7 +108,7 @@ async def run_demo(settings: Settings, out: Print, keep_running: Awaitable[None]
     settings = _demo_settings(settings, secret)
     metrics = Metrics.create()
     bus: Bus | None = EmbeddedBus(metrics.bus) if settings.amqp_url is None else None
-    async with service(settings, metrics, bus=bus) as running:
+    async with service(settings, metrics, bus=bus, roles=frozenset({"ingress"})) as running:
         transport = "embedded (in memory)" if settings.amqp_url is None else "RabbitMQ"
         out(f"texter-worker demo: ingress at {running.url}, transport {transport}")
         async with aiohttp.ClientSession() as http:

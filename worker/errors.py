@@ -23,10 +23,14 @@
     │   └── AmbiguousRequestError   a non-idempotent call may or may not have taken effect
     │       └── AmbiguousSendError      ... and it was a send (message or template): never
     │                                   repeat it blindly, check the chat first
-    └── RulesError                  the rules file cannot be used; carries every `file:line` problem
+    ├── RulesError                  the rules file cannot be used; carries every `file:line` problem
+    └── StateError                  shared state (rules memory, send-once ledger; worker/state/)
+        └── StateUnavailable        the backend (Redis, the SQLite file) failed; a write's outcome
+                                    is unknown, so the caller must not ack on its strength
 
-Third-party exceptions (aiormq, aio-pika, aiohttp) are translated into these at the boundary,
-with `raise ... from`, so nothing above a transport or the client catches a library error.
+Third-party exceptions (aiormq, aio-pika, aiohttp, redis, sqlite3) are translated into these at
+the boundary, with `raise ... from`, so nothing above a transport, the client or a state backend
+catches a library error.
 """
 
 from __future__ import annotations
@@ -208,3 +212,22 @@ class RulesError(WorkerError):
         self.path = path
         self.problems = problems
         super().__init__(f"{path}: the rules file has errors: " + "; ".join(problems))
+
+
+# --- shared state ---------------------------------------------------------------------------------
+# Raised by worker/state/ backends; redis and sqlite3 errors never travel further up.
+
+
+class StateError(WorkerError):
+    """Shared state (the rules' memory, the send-once ledger) could not be used."""
+
+
+class StateUnavailable(StateError):
+    """The state backend failed during `operation` (e.g. Redis unreachable, the SQLite file
+    unwritable). A write may or may not have been applied: treat the message as not settled."""
+
+    def __init__(self, *, backend: str, operation: str, reason: str) -> None:
+        self.backend = backend
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"{backend} state backend failed during {operation}: {reason}")

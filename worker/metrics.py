@@ -166,6 +166,80 @@ class TexterMetrics:
 
 
 @dataclass(frozen=True)
+class RulesMetrics:
+    events: Counter
+    matches: Counter
+    plans: Counter
+    errors: Counter
+    skipped: Counter
+    dead_letters: Counter
+    seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> RulesMetrics:
+        def counter(name: str, doc: str, labels: list[str]) -> Counter:
+            return Counter(f"{NS}_rules_{name}", doc, labels, registry=registry)
+
+        return cls(
+            events=counter("events", "Events consumed by the rules, by eventName.", ["event"]),
+            # Rule names come from the rules file: a closed set chosen by the operator.
+            matches=counter("matches", "Rules whose condition matched, by rule.", ["rule"]),
+            plans=counter("plans", "Plans published to the writer, by rule.", ["rule"]),
+            errors=counter("errors", "Rules that failed on an event, by rule.", ["rule"]),
+            skipped=counter(
+                "skipped", "Rules held back, by reason (echo, once_per_chat).", ["reason"]
+            ),
+            dead_letters=counter(
+                "dead_letters", "Events or Plans the rules dead-lettered, by reason.", ["reason"]
+            ),
+            seconds=Histogram(
+                f"{NS}_rules_event_seconds",
+                "Time to handle one event: decide, publish the Plans, dead-letter failures.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+        )
+
+
+LEDGER_CLAIM_RESULTS = ("claimed", "done", "in_doubt")
+
+
+@dataclass(frozen=True)
+class StateMetrics:
+    """Shared state (worker/state/). `backend` is redis or sqlite; `operation` a method name."""
+
+    ledger_claims: Counter
+    ledger_entries: Gauge
+    errors: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> StateMetrics:
+        m = cls(
+            ledger_claims=Counter(
+                f"{NS}_state_ledger_claims",
+                "Send-once ledger claims by result (claimed = send it, done = already sent, "
+                "in_doubt = an earlier attempt may have sent it).",
+                ["result"],
+                registry=registry,
+            ),
+            ledger_entries=Gauge(
+                f"{NS}_state_ledger_entries",
+                "Live entries in the send-once ledger (claimed or done, not yet expired).",
+                registry=registry,
+            ),
+            errors=Counter(
+                f"{NS}_state_errors",
+                "State backend failures, by backend and operation.",
+                ["backend", "operation"],
+                registry=registry,
+            ),
+        )
+        for result in LEDGER_CLAIM_RESULTS:  # export zeros so rate() works from the first scrape
+            m.ledger_claims.labels(result)
+        return m
+
+
+@dataclass(frozen=True)
 class Metrics:
     """All metric groups of one process, on one registry."""
 
@@ -173,6 +247,8 @@ class Metrics:
     ingress: IngressMetrics
     bus: BusMetrics
     texter: TexterMetrics
+    rules: RulesMetrics
+    state: StateMetrics
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -185,4 +261,6 @@ class Metrics:
             ingress=IngressMetrics.create(reg),
             bus=BusMetrics.create(reg),
             texter=TexterMetrics.create(reg),
+            rules=RulesMetrics.create(reg),
+            state=StateMetrics.create(reg),
         )

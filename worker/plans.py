@@ -219,6 +219,13 @@ Step = (
     | Http
 )
 STEP_TYPES: dict[str, type[Step]] = {cls.__struct_config__.tag: cls for cls in Step.__args__}
+
+
+def action_of(step: Step) -> str:
+    """The step's action name, as on the wire ("send_message", "labels", ...)."""
+    return str(step.__struct_config__.tag)
+
+
 CHAT_STEPS = (Assign, Resolve, UpdateCrm, UpdateChat, Labels, SendMessage)
 _NOT_IDEMPOTENT = (SendMessage, SendTemplate, Http)
 

@@ -2,16 +2,19 @@
 
 Resources are entered on one AsyncExitStack, so they close in reverse:
 
-    start:    bus (connect, declare topology) → HTTP runner → listening socket
+    start:    bus (connect, declare topology) → rules + memory → consumers → HTTP server
     SIGTERM:  readiness false → (SHUTDOWN_DELAY) → stop listening → in-flight requests finish
-              (up to SHUTDOWN_TIMEOUT) → bus closed (consumers cancelled, connection closed)
+              → consumers stop taking messages, the handlers in progress finish (each phase up
+              to SHUTDOWN_TIMEOUT) → bus closed
 
-Consumers (rules, writer) join here in later issues; `/readyz` then also requires them.
+Roles pick what runs in this process (`run --role`): `ingress` (webhooks → bus) and `rules`
+(events → Plans); `all` is both. /healthz, /readyz and /metrics are served by every role.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,11 +22,19 @@ from dataclasses import dataclass, field
 import structlog
 from aiohttp import web
 
+from consumers.rules.consumer import RulesConsumer
+from consumers.rules.guard import Budget, LoopGuard
+from consumers.rules.holder import RulesHolder
 from producers.ingress.app import IngressConfig, ReadyState, create_app
-from worker.bus import Bus, Topology, build_topology
+from worker.bus import Bus, Consumer, Topology, build_topology
 from worker.bus.factory import open_bus
 from worker.metrics import Metrics
 from worker.settings import Settings
+from worker.state.factory import open_memory
+from worker.state.memory import SharedMemory
+
+ROLES = ("ingress", "rules")
+RULES_PREFETCH = 16
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +58,7 @@ class RunningService:
     state: ServiceState
     topology: Topology
     url: str  # where the HTTP server listens, e.g. http://127.0.0.1:8080
+    rules: RulesHolder | None = None
 
 
 def ingress_config(settings: Settings, topology: Topology) -> IngressConfig:
@@ -75,9 +87,46 @@ async def _start_http(stack: AsyncExitStack, app: web.Application, settings: Set
     return url
 
 
+async def _start_rules(
+    *,
+    stack: AsyncExitStack,
+    settings: Settings,
+    metrics: Metrics,
+    bus: Bus,
+    topology: Topology,
+    memory: SharedMemory | None,
+    clock: Callable[[], float],
+) -> RulesHolder:
+    holder = RulesHolder.load(settings.rules_file)  # RulesError: refuse to start
+    if memory is None:
+        memory = await stack.enter_async_context(
+            open_memory(settings, namespace=settings.bus_namespace, metrics=metrics.state)
+        )
+    guard = LoopGuard(memory, Budget(settings.chat_budget, settings.chat_budget_window))
+    consumer = RulesConsumer(
+        bus=bus,
+        topology=topology,
+        holder=holder,
+        guard=guard,
+        publish_timeout=settings.publish_timeout,
+        metrics=metrics.rules,
+        clock=clock,
+    )
+    for queue in topology.rules_queues:
+        running: Consumer = await bus.consume(queue, consumer.handle, prefetch=RULES_PREFETCH)
+        stack.push_async_callback(running.cancel, settings.shutdown_timeout)
+    return holder
+
+
 @asynccontextmanager
 async def service(
-    settings: Settings, metrics: Metrics, bus: Bus | None = None
+    settings: Settings,
+    metrics: Metrics,
+    bus: Bus | None = None,
+    *,
+    roles: frozenset[str] = frozenset(ROLES),
+    memory: SharedMemory | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[RunningService]:
     """The running service; leaving the block shuts it down in order (drain, then close)."""
     async with AsyncExitStack() as stack:
@@ -86,10 +135,28 @@ async def service(
         topology = build_topology(settings.bus_namespace, settings.bus_shards)
         await bus.declare(topology)
         state = ServiceState(bus)
-        app = create_app(bus, ingress_config(settings, topology), metrics, state.readiness)
+        holder = None
+        if "rules" in roles:
+            holder = await _start_rules(
+                stack=stack,
+                settings=settings,
+                metrics=metrics,
+                bus=bus,
+                topology=topology,
+                memory=memory,
+                clock=clock,
+            )
+            state.checks["consuming"] = lambda: not state.draining
+        app = create_app(
+            bus,
+            ingress_config(settings, topology),
+            metrics,
+            state.readiness,
+            webhooks="ingress" in roles,
+        )
         url = await _start_http(stack, app, settings)
         try:
-            yield RunningService(state, topology, url)
+            yield RunningService(state, topology, url, holder)
         finally:
             state.draining = True
             log.info("shutdown.started", delay=settings.shutdown_delay)
@@ -99,9 +166,16 @@ async def service(
     log.info("shutdown.complete")
 
 
-async def run_until(settings: Settings, stop: asyncio.Event) -> None:
+async def run_until(
+    settings: Settings,
+    stop: asyncio.Event,
+    roles: frozenset[str] = frozenset(ROLES),
+    on_start: Callable[[RunningService], None] | None = None,
+) -> None:
     """Run the service until `stop` is set (by SIGTERM/SIGINT in the CLI)."""
     metrics = Metrics.create()
-    async with service(settings, metrics):
-        log.info("service.started", settings=repr(settings))
+    async with service(settings, metrics, roles=roles) as running:
+        log.info("service.started", roles=sorted(roles), settings=repr(settings))
+        if on_start is not None:
+            on_start(running)
         await stop.wait()

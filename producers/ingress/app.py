@@ -162,13 +162,19 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 
 def create_app(
-    bus: Bus, config: IngressConfig, metrics: Metrics, readiness: Readiness
+    bus: Bus,
+    config: IngressConfig,
+    metrics: Metrics,
+    readiness: Readiness,
+    *,
+    webhooks: bool = True,
 ) -> web.Application:
     # client_max_size makes aiohttp stop reading a body at the limit, chunked or not.
     app = web.Application(client_max_size=config.max_bytes)
     app[APP_BUS], app[APP_CONFIG], app[APP_METRICS] = bus, config, metrics
     app[APP_READINESS] = readiness
-    app.router.add_post(WEBHOOK_PATH, webhook)
+    if webhooks:  # processes without the ingress role serve only probes and metrics
+        app.router.add_post(WEBHOOK_PATH, webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)

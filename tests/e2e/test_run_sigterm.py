@@ -71,7 +71,7 @@ async def test_sigterm_under_load_exits_0_and_keeps_every_accepted_event(
         "SHUTDOWN_TIMEOUT": "10s",
     }
     load, stop = Load(), asyncio.Event()
-    async with worker_process(env, "run") as worker:
+    async with worker_process(env, "run", "--role", "ingress") as worker:
         listening = await worker.read_until("http.listening")
         url = f"{listening['url']}/webhooks/texter"
         logs = asyncio.create_task(worker.drain_logs())

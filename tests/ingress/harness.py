@@ -81,5 +81,8 @@ class Ingress:
 @asynccontextmanager
 async def running_ingress(settings: Settings, bus: Bus) -> AsyncIterator[Ingress]:
     metrics = Metrics.create()
-    async with service(settings, metrics, bus=bus) as running, aiohttp.ClientSession() as http:
+    async with (
+        service(settings, metrics, bus=bus, roles=frozenset({"ingress"})) as running,
+        aiohttp.ClientSession() as http,
+    ):
         yield Ingress(running, bus, metrics, http)

@@ -9,10 +9,10 @@ import sys
 
 import structlog
 
-from worker.commands import Subparsers, load_settings_or_exit
-from worker.errors import BusError
+from worker.commands import EXIT_CONFIG, Subparsers, load_settings_or_exit
+from worker.errors import BusError, RulesError
 from worker.logs import configure_logging
-from worker.runtime import run_until
+from worker.runtime import ROLES, RunningService, run_until
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -22,12 +22,20 @@ EXIT_UNAVAILABLE = 3
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "run",
-        help="run the service: webhook ingress on HTTP_HOST:HTTP_PORT, publishing to the bus",
+        help="run the service (webhook ingress, rules consumer) until SIGTERM",
         description=(
-            "Serve POST /webhooks/texter, /healthz, /readyz and /metrics until SIGTERM or "
-            "SIGINT, then stop gracefully: readiness fails, intake stops, in-flight requests "
-            "finish (up to SHUTDOWN_TIMEOUT), connections close, exit 0."
+            "Serve POST /webhooks/texter, /healthz, /readyz and /metrics and consume events "
+            "with the rules until SIGTERM or SIGINT, then stop gracefully: readiness fails, "
+            "intake stops, in-flight work finishes (up to SHUTDOWN_TIMEOUT), connections "
+            "close, exit 0. SIGHUP reloads RULES_FILE (a bad file keeps the old rules)."
         ),
+    )
+    p.add_argument(
+        "--role",
+        choices=("all", *ROLES),
+        default="all",
+        help="what this process runs: ingress (webhooks to the bus), rules (events to Plans), "
+        "or all (default). Scale each part separately by running several processes.",
     )
     p.set_defaults(handler=handle)
 
@@ -35,8 +43,24 @@ def register(sub: Subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
+    roles = frozenset(ROLES if args.role == "all" else (args.role,))
     try:
-        asyncio.run(_main(settings))
+        asyncio.run(_main(settings, roles))
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(f"texter-worker: rules: {problem}", file=sys.stderr)
+        print(
+            f"texter-worker: refusing to start; check with `texter-worker rules check {exc.path}`",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except FileNotFoundError as exc:
+        print(
+            f"texter-worker: RULES_FILE: {exc.filename} not found (start from "
+            "rules.example.yaml, or run --role ingress)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     except BusError as exc:
         log.error("service.failed", error=str(exc))
         print(f"texter-worker: {exc}", file=sys.stderr)
@@ -44,12 +68,17 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _main(settings: Settings) -> None:
+async def _main(settings: Settings, roles: frozenset[str]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, stop, sig)
-    await run_until(settings, stop)
+
+    def on_start(running: RunningService) -> None:
+        if running.rules is not None:
+            loop.add_signal_handler(signal.SIGHUP, running.rules.reload)
+
+    await run_until(settings, stop, roles, on_start)
 
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:

@@ -1,0 +1,104 @@
+"""What the rules consumer enforces around the pure engine, with shared memory:
+
+* echoes: an event caused by our own recent write skips the rules with `ignore_own_writes`;
+* `once_per_chat`: a rule runs at most once per chat within its window. The claim stores the
+  Plan id, so a redelivery of the *same* event (same Plan id) is let through: a crash between
+  claiming and publishing cannot lose the Plan;
+* the per-chat budget: at most CHAT_BUDGET planned steps per chat per window, so a rule that
+  feeds on its own effects cannot run away. Plans over budget are handed back to be
+  dead-lettered (reason `budget_exceeded`), never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumers.rules.build import plan_id
+from consumers.rules.engine import RuleSet
+from worker.plans import Plan
+from worker.state.echo import echo_key, effect_of_event
+from worker.state.memory import SharedMemory
+
+
+@dataclass(frozen=True)
+class Budget:
+    steps: int = 20
+    window: float = 60.0
+
+
+@dataclass
+class Admission:
+    admitted: list[Plan] = field(default_factory=list)
+    over_budget: list[Plan] = field(default_factory=list)
+    once_blocked: list[str] = field(default_factory=list)  # rules held back by once_per_chat
+
+
+def once_key(rule: str, chat_id: str) -> str:
+    return f"once:{rule}:{chat_id}"
+
+
+class LoopGuard:
+    def __init__(self, memory: SharedMemory, budget: Budget) -> None:
+        self._memory = memory
+        self._budget = budget
+
+    async def is_echo(
+        self, event_name: str, event_data: Mapping[str, Any], chat: str | None
+    ) -> bool:
+        effect = effect_of_event(event_name, event_data)
+        if effect is None or chat is None:
+            return False
+        return await self._memory.get(echo_key(chat, effect)) is not None
+
+    async def skipped_rules(
+        self,
+        rules: RuleSet,
+        event_name: str,
+        event_data: Mapping[str, Any],
+        *,
+        chat_id: str | None,
+        dedup_key: str,
+    ) -> dict[str, str]:
+        """Rules that must not see this event, with why: `echo` or `once_per_chat`."""
+        candidates = rules.rules_for(event_name)
+        skip: dict[str, str] = {}
+        if await self.is_echo(event_name, event_data, chat_id):
+            skip.update((r.name, "echo") for r in candidates if r.ignore_own_writes)
+        if chat_id is None:
+            return skip
+        for rule in candidates:
+            if rule.once_per_chat is None or rule.name in skip:
+                continue
+            held = await self._memory.get(once_key(rule.name, chat_id))
+            if held is not None and held != plan_id(rule.name, dedup_key):
+                skip[rule.name] = "once_per_chat"
+        return skip
+
+    async def admit(self, rules: RuleSet, plans: list[Plan], now: float) -> Admission:
+        """Claim once_per_chat windows and charge the chat's budget for these Plans."""
+        result = Admission()
+        for plan in plans:
+            if not await self._claim_once(rules, plan):
+                result.once_blocked.append(plan.rule or "")
+            elif await self._within_budget(plan, now):
+                result.admitted.append(plan)
+            else:
+                result.over_budget.append(plan)
+        return result
+
+    async def _claim_once(self, rules: RuleSet, plan: Plan) -> bool:
+        rule = rules.get(plan.rule or "")
+        if rule is None or rule.once_per_chat is None or plan.chat_id is None:
+            return True
+        key = once_key(rule.name, plan.chat_id)
+        return await self._memory.claim(key, plan.id, rule.once_per_chat) == plan.id
+
+    async def _within_budget(self, plan: Plan, now: float) -> bool:
+        if plan.chat_id is None:
+            return True
+        window = int(now // self._budget.window)
+        key = f"budget:{plan.chat_id}:{window}"
+        spent = await self._memory.incr(key, len(plan.steps), self._budget.window)
+        return spent <= self._budget.steps
