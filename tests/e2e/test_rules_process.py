@@ -38,7 +38,7 @@ async def test_sighup_reloads_and_a_bad_file_keeps_the_old_rules(tmp_path: Path)
     rules.write_text(GOOD)
     env = {"WEBHOOK_SECRET": "x" * 20, "RULES_FILE": str(rules)}
     async with worker_process(env, "run", "--role", "rules") as worker:
-        await worker.read_until("http.listening")
+        await worker.read_until("service.started")
         rules.write_text("rules: [oops")
         worker.proc.send_signal(signal.SIGHUP)
         failed = await worker.read_until("rules.reload_failed")

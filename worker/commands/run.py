@@ -74,11 +74,18 @@ async def _main(settings: Settings, roles: frozenset[str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, stop, sig)
 
-    def on_start(running: RunningService) -> None:
-        if running.rules is not None:
-            loop.add_signal_handler(signal.SIGHUP, running.rules.reload)
+    # SIGHUP's default action kills the process: take it over before anything starts.
+    started: list[RunningService] = []
+    loop.add_signal_handler(signal.SIGHUP, _on_sighup, started)
+    await run_until(settings, stop, roles, started.append)
 
-    await run_until(settings, stop, roles, on_start)
+
+def _on_sighup(started: list[RunningService]) -> None:
+    holder = started[0].rules if started else None
+    if holder is None:
+        log.warning("rules.reload_ignored", detail="no rules loaded (starting, or not this role)")
+        return
+    holder.reload()
 
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
