@@ -120,7 +120,7 @@ def namespace() -> str:
 
 @pytest.fixture
 def topology(namespace: str) -> Topology:
-    return build_topology(namespace, shards=2, delivery_limit=2)
+    return build_topology(namespace, shards=2, delivery_limit=2, delays=(0.05, 0.2))
 
 
 @pytest.fixture

@@ -132,7 +132,9 @@ async def service(
     async with AsyncExitStack() as stack:
         if bus is None:
             bus = await stack.enter_async_context(open_bus(settings, metrics.bus))
-        topology = build_topology(settings.bus_namespace, settings.bus_shards)
+        topology = build_topology(
+            settings.bus_namespace, settings.bus_shards, delays=settings.delay_schedule
+        )
         await bus.declare(topology)
         state = ServiceState(bus)
         holder = None

@@ -146,6 +146,19 @@ VARIABLES: tuple[Var, ...] = (
         "How long the breaker stays open before one probe call is let through.",
     ),
     Var(
+        "DELAY_SCHEDULE",
+        "10s,1m,5m,30m,2h",
+        "Waits before the writer's 2nd, 3rd, ... attempt of a Plan after a transient failure "
+        "(comma-separated; one delay queue each). After the last, the Plan is dead-lettered "
+        "with reason retries_exhausted.",
+    ),
+    Var(
+        "WRITER_PREFETCH",
+        "8",
+        "Plans a writer consumer holds per shard queue (they run one at a time, in order; the "
+        "rest wait in memory, unacked).",
+    ),
+    Var(
         "RULES_FILE",
         "rules.yaml",
         "The rules file (YAML) the rules consumer loads. "
@@ -300,6 +313,8 @@ class Settings:
     texter_retry_after_max: float = 60.0
     texter_breaker_threshold: int = 5
     texter_breaker_cooldown: float = 30.0
+    delay_schedule: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
+    writer_prefetch: int = 8
     rules_file: Path = Path("rules.yaml")
     state_url: str | None = None
     state_dir: Path = Path("state")
@@ -340,6 +355,8 @@ class Settings:
             texter_retry_after_max=r.duration("TEXTER_RETRY_AFTER_MAX"),
             texter_breaker_threshold=r.integer("TEXTER_BREAKER_THRESHOLD", 1, 1000),
             texter_breaker_cooldown=r.duration("TEXTER_BREAKER_COOLDOWN"),
+            delay_schedule=_schedule(r),
+            writer_prefetch=r.integer("WRITER_PREFETCH", 1, 1000),
             rules_file=Path(r.text("RULES_FILE") or "rules.yaml"),
             state_url=_state_url(r),
             state_dir=Path(r.text("STATE_DIR") or "state"),
@@ -450,3 +467,17 @@ def _state_url(r: _Reader) -> str | None:
     if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
         r.fail("STATE_URL", f"expected redis://host:6379/0, got {mask_url(url)!r}")
     return url
+
+
+def _schedule(r: _Reader) -> tuple[float, ...]:
+    raw = r.text("DELAY_SCHEDULE") or ""
+    delays = []
+    for part in raw.split(","):
+        match = _DURATION.match(part)
+        if not match or float(match[1]) == 0:
+            r.fail("DELAY_SCHEDULE", f"expected durations like 10s,1m,5m, got {raw!r}")
+            return (10.0,)
+        delays.append(float(match[1]) * _UNIT_SECONDS[match[2]])
+    if len(delays) > 20 or len(set(delays)) != len(delays):
+        r.fail("DELAY_SCHEDULE", "use at most 20 distinct delays")
+    return tuple(delays)

@@ -200,3 +200,49 @@ async def test_cancel_with_grace_lets_the_current_handler_finish(
     await wait_for(two_left)
     left = [await bus.get(topology.rules_queue(0)) for _ in range(2)]
     assert [d.message.message_id for d in left if d] == ["id-1", "id-2"]
+
+
+async def test_delay_tier_returns_the_message_to_its_writer_shard(
+    bus: Bus, topology: Topology
+) -> None:
+    """A Plan parked on a delay tier comes back, after the TTL, to the writer queue of its
+    shard (the routing key survives the round trip)."""
+    parked = Message(body=b'{"plan":1}', routing_key=routing_key(1), message_id="plan-1")
+    await bus.publish(topology.delay_exchange(1), parked, timeout=5)
+    assert await bus.queue_depth(topology.writer_queue(1)) == 0  # still waiting
+
+    async def back() -> bool:
+        return await bus.queue_depth(topology.writer_queue(1)) == 1
+
+    await wait_for(back)
+    got = await bus.get(topology.writer_queue(1))
+    assert got is not None
+    assert (got.message.body, got.message.message_id) == (b'{"plan":1}', "plan-1")
+    assert await bus.queue_depth(topology.writer_queue(0)) == 0
+
+
+async def test_browse_leaves_messages_and_take_removes_only_the_wanted(
+    bus: Bus, topology: Topology
+) -> None:
+    for n in range(5):
+        await bus.publish(topology.dead_exchange, _msg(n), timeout=5)
+
+    async def five() -> bool:
+        return await bus.queue_depth(topology.dead_queue) == 5
+
+    await wait_for(five)
+    seen = await bus.browse(topology.dead_queue, limit=3)
+    assert len(seen) == 3
+    await wait_for(five)  # browsing took nothing
+    everything = await bus.browse(topology.dead_queue)
+    assert sorted(d.message.message_id for d in everything) == [f"id-{n}" for n in range(5)]
+
+    taken = await bus.take(topology.dead_queue, lambda d: d.message.message_id in {"id-1", "id-3"})
+    assert sorted(d.message.message_id for d in taken) == ["id-1", "id-3"]
+
+    async def three() -> bool:
+        return await bus.queue_depth(topology.dead_queue) == 3
+
+    await wait_for(three)
+    left = await bus.browse(topology.dead_queue)
+    assert sorted(d.message.message_id for d in left) == ["id-0", "id-2", "id-4"]

@@ -31,6 +31,7 @@ class _Entry:
     message: Message
     exchange: str
     failures: int = 0  # unsuccessful deliveries so far (requeues)
+    expires_at: float | None = None  # loop time, in queues with a message TTL
 
 
 @dataclass
@@ -156,7 +157,7 @@ class EmbeddedBus:
             self._count(exchange, "unroutable")
             raise Unroutable(exchange, message.routing_key)
         for queue in targets:
-            queue.put(_Entry(message, exchange))
+            self._enqueue(queue, _Entry(message, exchange))
         if self._confirm_hook is not None:
             try:
                 async with asyncio.timeout(timeout):
@@ -165,6 +166,21 @@ class EmbeddedBus:
                 self._count(exchange, "unconfirmed")
                 raise PublishNotConfirmed(timeout) from None
         self._count(exchange, "confirmed")
+
+    def _enqueue(self, queue: _Queue, entry: _Entry) -> None:
+        ttl_ms = queue.spec.message_ttl_ms
+        if ttl_ms is not None:
+            loop = asyncio.get_running_loop()
+            entry.expires_at = loop.time() + ttl_ms / 1000
+            loop.call_at(entry.expires_at, self._expire, queue)
+        queue.put(entry)
+
+    def _expire(self, queue: _Queue) -> None:
+        """Dead-letter the expired messages at the head (all of a queue's messages share one
+        TTL, so they expire in order, as in RabbitMQ)."""
+        now = asyncio.get_running_loop().time()
+        while queue.ready and (queue.ready[0].expires_at or now + 1) <= now:
+            self.dead_letter(queue, queue.ready.popleft(), "expired")
 
     def _count(self, exchange: str, result: str) -> None:
         if self._metrics:
@@ -190,7 +206,7 @@ class EmbeddedBus:
         headers.setdefault("x-first-death-exchange", entry.exchange)
         dead = replace(entry.message, headers=headers)
         for target in self._route(dlx, dead.routing_key):
-            target.put(_Entry(dead, dlx))
+            self._enqueue(target, _Entry(dead, dlx))
 
     async def consume(
         self, queue: str, handler: Handler, *, prefetch: int = 16
@@ -209,6 +225,25 @@ class EmbeddedBus:
 
     async def queue_depth(self, queue: str) -> int:
         return len(self._queues[queue].ready)
+
+    async def browse(self, queue: str, limit: int = 100) -> list[Delivery]:
+        entries = list(self._queues[queue].ready)[:limit]
+        return [Delivery(e.message, queue, e.exchange, e.failures > 0, e.failures) for e in entries]
+
+    async def take(
+        self, queue: str, wanted: Callable[[Delivery], bool], limit: int = 10_000
+    ) -> list[Delivery]:
+        q = self._queues[queue]
+        taken: list[Delivery] = []
+        kept: deque[_Entry] = deque()
+        for entry in q.ready:
+            d = Delivery(entry.message, queue, entry.exchange, entry.failures > 0, entry.failures)
+            if len(taken) < limit and wanted(d):
+                taken.append(d)
+            else:
+                kept.append(entry)
+        q.ready = kept
+        return taken
 
     async def delete(self, topology: Topology) -> None:
         for spec in topology.queues:

@@ -82,6 +82,16 @@ class Bus(Protocol):
     async def queue_depth(self, queue: str) -> int:
         """Messages ready in the queue (not counting unacked ones)."""
 
+    async def browse(self, queue: str, limit: int = 100) -> list[Delivery]:
+        """Up to `limit` messages from the head of a queue, left in place (for inspection).
+        Meant for queues without a consumer, such as the dead-letter queue."""
+
+    async def take(
+        self, queue: str, wanted: Callable[[Delivery], bool], limit: int = 10_000
+    ) -> list[Delivery]:
+        """Remove and return the messages `wanted` selects (at most `limit`); leave the rest.
+        Meant for queues without a consumer (replaying or purging dead letters)."""
+
     async def delete(self, topology: Topology) -> None:
         """Remove every queue and exchange of the topology (tests, uninstall)."""
 

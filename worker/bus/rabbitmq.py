@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
@@ -306,6 +306,53 @@ class RabbitBus:
         finally:
             with contextlib.suppress(*_LINK_ERRORS):
                 await channel.close()
+
+    async def browse(self, queue: str, limit: int = 100) -> list[Delivery]:
+        return await self._sweep(queue, lambda _: False, limit, keep_all=True)
+
+    async def take(
+        self, queue: str, wanted: Callable[[Delivery], bool], limit: int = 10_000
+    ) -> list[Delivery]:
+        return await self._sweep(queue, wanted, limit, keep_all=False)
+
+    async def _sweep(
+        self, queue: str, wanted: Callable[[Delivery], bool], limit: int, *, keep_all: bool
+    ) -> list[Delivery]:
+        """Receive every message ready now on a private channel; ack the wanted ones, and let
+        closing the channel return all others to the queue untouched."""
+        depth = await self.queue_depth(queue)
+        if depth == 0:
+            return []
+        channel = await self._connection.channel()
+        seen: list[AbstractIncomingMessage] = []
+        all_in = asyncio.Event()
+
+        async def collect(incoming: AbstractIncomingMessage) -> None:
+            seen.append(incoming)
+            if len(seen) >= depth:
+                all_in.set()
+
+        result: list[Delivery] = []
+        try:
+            await channel.set_qos(prefetch_count=min(depth, 10_000))
+            q = await channel.get_queue(queue, ensure=False)
+            tag = await q.consume(collect)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await all_in.wait()
+            await q.cancel(tag)
+            for incoming in seen:
+                delivery = _to_delivery(incoming, queue)
+                if keep_all:
+                    if len(result) < limit:
+                        result.append(delivery)
+                elif len(result) < limit and wanted(delivery):
+                    await incoming.ack()
+                    result.append(delivery)
+        finally:
+            with contextlib.suppress(*_LINK_ERRORS):
+                await channel.close()
+        return result
 
     @contextlib.asynccontextmanager
     async def _admin(self) -> AsyncIterator[aiormq.abc.AbstractChannel]:

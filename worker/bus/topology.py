@@ -3,6 +3,8 @@
     <ns>.events   (direct) --shard.<n>--> <ns>.rules.<n>    webhook events
     <ns>.commands (direct) --shard.<n>--> <ns>.writer.<n>   Plans
     <ns>.dead     (fanout) ------------> <ns>.dead           dead letters (rejected, poison, failed)
+    <ns>.delay.<t>ms (fanout) ---------> <ns>.delay.<t>ms    TTL t, then dead-lettered back to
+                                                             <ns>.commands with its shard key
 
 Shard queues are quorum queues with a single active consumer, a delivery limit and a DLX.
 
@@ -33,6 +35,7 @@ class QueueSpec:
     dead_letter_exchange: str | None = None
     single_active_consumer: bool = False
     delivery_limit: int | None = None
+    message_ttl_ms: int | None = None  # delay queues: messages expire into the DLX
 
     def rabbitmq_arguments(self) -> dict[str, str | int | bool]:
         """Queue arguments for RabbitMQ: durable quorum queues, at-least-once dead-lettering."""
@@ -41,6 +44,8 @@ class QueueSpec:
             args["x-single-active-consumer"] = True
         if self.delivery_limit is not None:
             args["x-delivery-limit"] = self.delivery_limit
+        if self.message_ttl_ms is not None:
+            args["x-message-ttl"] = self.message_ttl_ms
         if self.dead_letter_exchange is not None:
             args["x-dead-letter-exchange"] = self.dead_letter_exchange
             # at-least-once: the message leaves this queue only once the DLQ confirmed it.
@@ -55,6 +60,7 @@ class Topology:
     shards: int
     exchanges: tuple[ExchangeSpec, ...]
     queues: tuple[QueueSpec, ...]
+    delays_ms: tuple[int, ...] = ()  # the writer's retry schedule, one delay queue each
 
     @property
     def events_exchange(self) -> str:
@@ -70,6 +76,10 @@ class Topology:
     @property
     def writer_queues(self) -> tuple[str, ...]:
         return tuple(self.writer_queue(n) for n in range(self.shards))
+
+    def delay_exchange(self, attempt: int) -> str:
+        """Where a Plan waits before attempt `attempt + 1` (attempt 1 waits on the first tier)."""
+        return f"{self.namespace}.delay.{self.delays_ms[attempt - 1]}ms"
 
     @property
     def dead_exchange(self) -> str:
@@ -111,12 +121,35 @@ def _shard_queues(
     )
 
 
+def _delay_tiers(
+    namespace: str, delays_ms: tuple[int, ...]
+) -> tuple[tuple[ExchangeSpec, ...], tuple[QueueSpec, ...]]:
+    names = [f"{namespace}.delay.{ms}ms" for ms in delays_ms]
+    exchanges = tuple(ExchangeSpec(name, "fanout") for name in names)
+    queues = tuple(
+        QueueSpec(
+            name=name,
+            bindings=((name, ""),),
+            dead_letter_exchange=f"{namespace}.commands",  # back to the writer, same shard key
+            message_ttl_ms=ms,
+        )
+        for name, ms in zip(names, delays_ms, strict=True)
+    )
+    return exchanges, queues
+
+
 def build_topology(
-    namespace: str, shards: int, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+    namespace: str,
+    shards: int,
+    *,
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+    delays: tuple[float, ...] = (),
 ) -> Topology:
     events, commands, dead = f"{namespace}.events", f"{namespace}.commands", f"{namespace}.dead"
     rules = _shard_queues("rules", events, namespace, shards, delivery_limit)
     writer = _shard_queues("writer", commands, namespace, shards, delivery_limit)
+    delays_ms = tuple(round(seconds * 1000) for seconds in delays)
+    delay_exchanges, delay_queues = _delay_tiers(namespace, delays_ms)
     return Topology(
         namespace=namespace,
         shards=shards,
@@ -124,6 +157,8 @@ def build_topology(
             ExchangeSpec(events, "direct"),
             ExchangeSpec(commands, "direct"),
             ExchangeSpec(dead, "fanout"),
+            *delay_exchanges,
         ),
-        queues=(*rules, *writer, QueueSpec(name=dead, bindings=((dead, ""),))),
+        queues=(*rules, *writer, QueueSpec(name=dead, bindings=((dead, ""),)), *delay_queues),
+        delays_ms=delays_ms,
     )
