@@ -11,6 +11,7 @@ original. Broker-made dead letters (rejected, delivery limit) carry `x-first-dea
     x-dead-source        rules | writer
     x-dead-rule          the rule involved, when there is one
     x-dead-step          the failed step index, when there is one
+    x-dead-step-key      the failed step's idempotency key (the ledger key of an in-doubt send)
     x-dead-attempts      deliveries/attempts so far
     x-dead-at-ms         when it was dead-lettered (epoch ms)
     x-original-exchange, x-original-routing-key   where replay sends it back
@@ -45,6 +46,7 @@ class Why:
     rule: str | None = None
     step: int | None = None
     attempts: int = 1
+    step_key: str | None = None
 
 
 def dead_letter_message(original: Delivery, why: Why, now: float | None = None) -> Message:
@@ -65,6 +67,8 @@ def dead_letter_message(original: Delivery, why: Why, now: float | None = None) 
         headers["x-dead-rule"] = why.rule
     if why.step is not None:
         headers["x-dead-step"] = why.step
+    if why.step_key is not None:
+        headers["x-dead-step-key"] = why.step_key
     suffix = f":{why.rule}" if why.rule else ""
     return Message(
         body=msg.body,
