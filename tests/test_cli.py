@@ -56,6 +56,8 @@ def test_refuses_to_start_without_a_secret() -> None:
 def test_unreachable_broker_fails_start_with_a_clear_message() -> None:
     result = _run(
         "run",
+        "--role",
+        "ingress",
         WEBHOOK_SECRET="x" * 20,
         AMQP_URL="amqp://guest:pw@127.0.0.1:1/",
         AMQP_CONNECT_TIMEOUT="1s",
@@ -72,3 +74,9 @@ def test_config_command_prints_masked_settings() -> None:
     assert "WEBHOOK_SECRET='***'" in result.stdout
     assert "TEXTER_BASE_URL='https://acme.texterchat.com/server/api/v2'" in result.stdout
     assert "y" * 20 not in result.stdout
+
+
+def test_writer_without_texter_settings_refuses_to_start() -> None:
+    result = _run("run", "--role", "writer", WEBHOOK_SECRET="x" * 20)
+    assert result.returncode == 2
+    assert "texter-worker: configuration error: TEXTER_BASE_URL" in result.stderr

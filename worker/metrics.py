@@ -240,6 +240,46 @@ class StateMetrics:
 
 
 @dataclass(frozen=True)
+class WriterMetrics:
+    plans: Counter
+    steps: Counter
+    step_seconds: Histogram
+    end_to_end_seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> WriterMetrics:
+        return cls(
+            plans=Counter(
+                f"{NS}_writer_plans",
+                "Plans (or continuations) handled, by outcome: done, retry_later, parked, "
+                "dead_letter.",
+                ["outcome"],
+                registry=registry,
+            ),
+            steps=Counter(
+                f"{NS}_writer_steps",
+                "Steps by action and outcome: done, skipped (already done), transient, "
+                "permanent, in_doubt.",
+                ["action", "outcome"],
+                registry=registry,
+            ),
+            step_seconds=Histogram(
+                f"{NS}_writer_step_seconds",
+                "Time to run one step, retries in process included.",
+                ["action"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            end_to_end_seconds=Histogram(
+                f"{NS}_end_to_end_seconds",
+                "From webhook received to the Texter call done, for steps of rule Plans.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Metrics:
     """All metric groups of one process, on one registry."""
 
@@ -248,6 +288,7 @@ class Metrics:
     bus: BusMetrics
     texter: TexterMetrics
     rules: RulesMetrics
+    writer: WriterMetrics
     state: StateMetrics
 
     @classmethod
@@ -262,5 +303,6 @@ class Metrics:
             bus=BusMetrics.create(reg),
             texter=TexterMetrics.create(reg),
             rules=RulesMetrics.create(reg),
+            writer=WriterMetrics.create(reg),
             state=StateMetrics.create(reg),
         )

@@ -7,8 +7,9 @@ Resources are entered on one AsyncExitStack, so they close in reverse:
               → consumers stop taking messages, the handlers in progress finish (each phase up
               to SHUTDOWN_TIMEOUT) → bus closed
 
-Roles pick what runs in this process (`run --role`): `ingress` (webhooks → bus) and `rules`
-(events → Plans); `all` is both. /healthz, /readyz and /metrics are served by every role.
+Roles pick what runs in this process (`run --role`): `ingress` (webhooks → bus), `rules`
+(events → Plans) and `writer` (Plans → Texter); `all` is all three. /healthz, /readyz and
+/metrics are served by every role. What each role starts is in `worker/roles.py`.
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ from dataclasses import dataclass, field
 import structlog
 from aiohttp import web
 
-from consumers.rules.consumer import RulesConsumer
-from consumers.rules.guard import Budget, LoopGuard
 from consumers.rules.holder import RulesHolder
 from producers.ingress.app import IngressConfig, ReadyState, create_app
-from worker.bus import Bus, Consumer, Topology, build_topology
+from worker.bus import Bus, Topology, build_topology
 from worker.bus.factory import open_bus
 from worker.metrics import Metrics
+from worker.roles import RoleContext, open_shared_state, start_rules, start_writer
 from worker.settings import Settings
-from worker.state.factory import open_memory
+from worker.state.ledger import SendLedger
 from worker.state.memory import SharedMemory
+from worker.texter.client import credentials
 
-ROLES = ("ingress", "rules")
-RULES_PREFETCH = 16
+ROLES = ("ingress", "rules", "writer")
 
 log = structlog.get_logger(__name__)
 
@@ -87,37 +87,6 @@ async def _start_http(stack: AsyncExitStack, app: web.Application, settings: Set
     return url
 
 
-async def _start_rules(
-    *,
-    stack: AsyncExitStack,
-    settings: Settings,
-    metrics: Metrics,
-    bus: Bus,
-    topology: Topology,
-    memory: SharedMemory | None,
-    clock: Callable[[], float],
-) -> RulesHolder:
-    holder = RulesHolder.load(settings.rules_file)  # RulesError: refuse to start
-    if memory is None:
-        memory = await stack.enter_async_context(
-            open_memory(settings, namespace=settings.bus_namespace, metrics=metrics.state)
-        )
-    guard = LoopGuard(memory, Budget(settings.chat_budget, settings.chat_budget_window))
-    consumer = RulesConsumer(
-        bus=bus,
-        topology=topology,
-        holder=holder,
-        guard=guard,
-        publish_timeout=settings.publish_timeout,
-        metrics=metrics.rules,
-        clock=clock,
-    )
-    for queue in topology.rules_queues:
-        running: Consumer = await bus.consume(queue, consumer.handle, prefetch=RULES_PREFETCH)
-        stack.push_async_callback(running.cancel, settings.shutdown_timeout)
-    return holder
-
-
 @asynccontextmanager
 async def service(
     settings: Settings,
@@ -126,9 +95,15 @@ async def service(
     *,
     roles: frozenset[str] = frozenset(ROLES),
     memory: SharedMemory | None = None,
+    ledger: SendLedger | None = None,
     clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[RunningService]:
     """The running service; leaving the block shuts it down in order (drain, then close)."""
+    # Configuration first: a bad rules file or missing Texter credentials stop the start
+    # before anything connects or creates files.
+    holder = RulesHolder.load(settings.rules_file) if "rules" in roles else None
+    if "writer" in roles:
+        credentials(settings)  # ConfigError naming what is missing
     async with AsyncExitStack() as stack:
         if bus is None:
             bus = await stack.enter_async_context(open_bus(settings, metrics.bus))
@@ -137,17 +112,13 @@ async def service(
         )
         await bus.declare(topology)
         state = ServiceState(bus)
-        holder = None
-        if "rules" in roles:
-            holder = await _start_rules(
-                stack=stack,
-                settings=settings,
-                metrics=metrics,
-                bus=bus,
-                topology=topology,
-                memory=memory,
-                clock=clock,
-            )
+        ctx = RoleContext(stack, settings, metrics, bus, topology, clock, memory, ledger)
+        await open_shared_state(ctx, roles)
+        if holder is not None:
+            await start_rules(ctx, holder)
+        if "writer" in roles:
+            await start_writer(ctx)
+        if roles & {"rules", "writer"}:
             state.checks["consuming"] = lambda: not state.draining
         app = create_app(
             bus,

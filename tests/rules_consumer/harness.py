@@ -85,7 +85,12 @@ async def pipeline(
     metrics = Metrics.create()
     async with (
         service(
-            settings, metrics, bus=bus, memory=None if from_settings else memory, clock=clock
+            settings,
+            metrics,
+            bus=bus,
+            roles=frozenset({"ingress", "rules"}),
+            memory=None if from_settings else memory,
+            clock=clock,
         ) as running,
         aiohttp.ClientSession() as http,
     ):

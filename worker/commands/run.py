@@ -10,7 +10,7 @@ import sys
 import structlog
 
 from worker.commands import EXIT_CONFIG, Subparsers, load_settings_or_exit
-from worker.errors import BusError, RulesError
+from worker.errors import BusError, ConfigError, RulesError
 from worker.logs import configure_logging
 from worker.runtime import ROLES, RunningService, run_until
 from worker.settings import Settings
@@ -22,7 +22,7 @@ EXIT_UNAVAILABLE = 3
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "run",
-        help="run the service (webhook ingress, rules consumer) until SIGTERM",
+        help="run the service (webhook ingress, rules, writer) until SIGTERM",
         description=(
             "Serve POST /webhooks/texter, /healthz, /readyz and /metrics and consume events "
             "with the rules until SIGTERM or SIGINT, then stop gracefully: readiness fails, "
@@ -35,7 +35,8 @@ def register(sub: Subparsers) -> None:
         choices=("all", *ROLES),
         default="all",
         help="what this process runs: ingress (webhooks to the bus), rules (events to Plans), "
-        "or all (default). Scale each part separately by running several processes.",
+        "writer (Plans to Texter), or all (default). Scale each part separately by running "
+        "several processes.",
     )
     p.set_defaults(handler=handle)
 
@@ -46,6 +47,10 @@ def handle(args: argparse.Namespace) -> int:
     roles = frozenset(ROLES if args.role == "all" else (args.role,))
     try:
         asyncio.run(_main(settings, roles))
+    except ConfigError as exc:  # e.g. the writer without TEXTER_BASE_URL / TEXTER_API_TOKEN
+        for problem in exc.problems:
+            print(f"texter-worker: configuration error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     except RulesError as exc:
         for problem in exc.problems:
             print(f"texter-worker: rules: {problem}", file=sys.stderr)
