@@ -12,11 +12,11 @@ import textwrap
 from collections.abc import Sequence
 
 from worker import __version__
-from worker.commands import config, demo, rules, run, simulator, subscribe
+from worker.commands import config, demo, dlq, rules, run, simulator, subscribe
 from worker.settings import VARIABLES
 
 # Order here is the order in --help.
-COMMANDS = (run, demo, config, rules, subscribe, simulator)
+COMMANDS = (run, demo, config, rules, dlq, subscribe, simulator)
 
 
 def _environment_help() -> str:

@@ -15,14 +15,27 @@ original. Broker-made dead letters (rejected, delivery limit) carry `x-first-dea
     x-dead-attempts      deliveries/attempts so far
     x-dead-at-ms         when it was dead-lettered (epoch ms)
     x-original-exchange, x-original-routing-key   where replay sends it back
+    x-original-message-id  the message id before the `:<rule>` suffix (replay restores it:
+                         ids and idempotency keys downstream are derived from it)
+    x-replays            how many times `dlq replay` sent it back (copied when it dies again)
+
+`DeadLetter.of(delivery)` is the parsed view the dlq tooling lists; `dead_letter_id` its short,
+stable id (the same dead letter gets the same id on every listing).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
 
 from worker.bus import Bus, Delivery, Message
+from worker.bus.interface import HeaderValue
 from worker.bus.topology import Topology
 
 MAX_ERROR_CHARS = 1000
@@ -61,6 +74,7 @@ def dead_letter_message(original: Delivery, why: Why, now: float | None = None) 
             "x-dead-at-ms": int((now if now is not None else time.time()) * 1000),
             "x-original-exchange": original.exchange,
             "x-original-routing-key": msg.routing_key,
+            "x-original-message-id": msg.message_id,
         }
     )
     if why.rule is not None:
@@ -92,3 +106,124 @@ def reason_of(delivery: Delivery) -> str:
     """Why a message in the dead-letter queue died, whoever put it there."""
     reason = delivery.message.headers.get("x-dead-reason") or delivery.death_reason
     return str(reason) if reason else "unknown"
+
+
+# --- the parsed view, for listing and replay -------------------------------------------------
+
+# Headers describing a death (ours and the broker's). A replay strips them, so a message that
+# dies again is described by its new death only.
+_DEATH_PREFIXES = ("x-dead-", "x-original-", "x-first-death-", "x-last-death-")
+_DEATH_HEADERS = frozenset({"x-death", "x-delivery-count"})
+# The RabbitMQ transport flattens the x-death list to its repr; its first `time` is when the
+# message died, which broker-made dead letters carry nowhere else.
+_XDEATH_TIME = re.compile(
+    r"'time': datetime\.datetime\((\d+), (\d+), (\d+), (\d+), (\d+)(?:, (\d+))?"
+)
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """One dead letter as an operator sees it. None: the dead letter does not say."""
+
+    id: str
+    at: float | None  # when it died (epoch seconds); the publish time if nothing better is known
+    reason: str
+    source: str | None = None  # rules | writer | broker
+    chat: str | None = None
+    rule: str | None = None
+    step: int | None = None
+    step_key: str | None = None
+    error: str | None = None
+    attempts: int | None = None
+    replays: int = 0
+    message_id: str = ""
+    type: str = ""
+    exchange: str | None = None  # where it came from (and where replay sends it)
+    routing_key: str = ""
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeadLetter:
+        h = delivery.message.headers
+        broker_made = "x-dead-reason" not in h and "x-first-death-reason" in h
+        return cls(
+            id=dead_letter_id(delivery),
+            at=_died_at(delivery.message),
+            reason=reason_of(delivery),
+            source="broker" if broker_made else _text(h, "x-dead-source"),
+            chat=_text(h, "x-chat-id"),
+            rule=_text(h, "x-dead-rule") or _text(h, "x-rule"),
+            step=_int(h, "x-dead-step"),
+            step_key=_text(h, "x-dead-step-key"),
+            error=_broker_error(h) if broker_made else _text(h, "x-dead-error"),
+            attempts=_int(h, "x-dead-attempts"),
+            replays=_int(h, "x-replays") or 0,
+            message_id=original_message_id(delivery.message),
+            type=delivery.message.type,
+            exchange=_text(h, "x-original-exchange") or _text(h, "x-first-death-exchange"),
+            routing_key=_text(h, "x-original-routing-key") or delivery.message.routing_key,
+        )
+
+
+def dead_letter_id(delivery: Delivery) -> str:
+    """12 hex digits naming one dead letter: the same on every listing, different for another
+    death of the same message (a later death has another time, or another replay count)."""
+    msg = delivery.message
+    h = msg.headers
+    names = (
+        *("x-dead-at-ms", "x-dead-reason", "x-dead-rule", "x-dead-step", "x-replays"),
+        *("x-first-death-reason", "x-first-death-queue", "x-first-death-exchange"),
+    )
+    parts = [msg.message_id, msg.timestamp, *(h.get(n) for n in names)]
+    digest = hashlib.sha256(msgspec.json.encode(parts))
+    digest.update(hashlib.sha256(msg.body).digest())
+    return digest.hexdigest()[:12]
+
+
+def original_message_id(msg: Message) -> str:
+    """The message id before dead-lettering added `:<rule>` to it."""
+    original = _text(msg.headers, "x-original-message-id")
+    if original is not None:
+        return original
+    rule = _text(msg.headers, "x-dead-rule")
+    suffix = f":{rule}" if rule else ""
+    if suffix and msg.message_id.endswith(suffix):  # dead letters made before the header
+        return msg.message_id[: -len(suffix)]
+    return msg.message_id
+
+
+def living_headers(headers: Mapping[str, HeaderValue]) -> dict[str, HeaderValue]:
+    """The headers without any record of a death: what a replayed message carries."""
+    return {
+        k: v
+        for k, v in headers.items()
+        if k not in _DEATH_HEADERS and not k.startswith(_DEATH_PREFIXES)
+    }
+
+
+def _text(h: Mapping[str, HeaderValue], name: str) -> str | None:
+    value = h.get(name)
+    return str(value) if value is not None and value != "" else None
+
+
+def _int(h: Mapping[str, HeaderValue], name: str) -> int | None:
+    value = h.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _died_at(msg: Message) -> float | None:
+    at_ms = _int(msg.headers, "x-dead-at-ms")
+    if at_ms is not None:
+        return at_ms / 1000
+    match = _XDEATH_TIME.search(str(msg.headers.get("x-death", "")))
+    if match:
+        year, month, day, hour, minute, second = (int(p) for p in match.groups(default="0"))
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+    return msg.timestamp
+
+
+def _broker_error(h: Mapping[str, HeaderValue]) -> str:
+    reason, queue = h.get("x-first-death-reason"), h.get("x-first-death-queue")
+    if reason == "delivery_limit":
+        return f"failed too many deliveries in {queue}"
+    if reason == "rejected":
+        return f"a consumer of {queue} failed on it (unexpected error: see its logs)"
+    return f"{reason} in {queue}"

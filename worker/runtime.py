@@ -19,14 +19,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 from aiohttp import web
 
 from consumers.rules.holder import RulesHolder
+from producers.admin import add_admin_routes
 from producers.ingress.app import IngressConfig, ReadyState, create_app
 from worker.bus import Bus, Topology, build_topology
 from worker.bus.factory import open_bus
+from worker.dlq import DeadLetterBox
 from worker.metrics import Metrics
 from worker.roles import RoleContext, open_shared_state, start_rules, start_writer
 from worker.settings import Settings
@@ -126,6 +129,15 @@ async def service(
             metrics,
             state.readiness,
             webhooks="ingress" in roles,
+        )
+        # The admin API (dead letters) only exists with ADMIN_TOKEN; it is how `dlq` reaches
+        # an embedded bus, which lives inside this process.
+        add_admin_routes(
+            app,
+            partial(
+                DeadLetterBox, bus, topology, ctx.ledger, publish_timeout=settings.publish_timeout
+            ),
+            settings.admin_token,
         )
         url = await _start_http(stack, app, settings)
         try:

@@ -81,6 +81,13 @@ VARIABLES: tuple[Var, ...] = (
     ),
     Var("WEBHOOK_RETRY_AFTER", "5", "Seconds put in the Retry-After header of a 503."),
     Var(
+        "ADMIN_TOKEN",
+        None,
+        "Bearer token of the admin HTTP API (/admin/dlq...), used by `texter-worker dlq` "
+        "against a service on the embedded transport. At least 16 characters. Unset: no admin API.",
+        secret=True,
+    ),
+    Var(
         "SHUTDOWN_DELAY",
         "0s",
         "After SIGTERM, keep serving this long with /readyz failing, "
@@ -300,6 +307,7 @@ class Settings:
     webhook_max_bytes: int = 1_048_576
     publish_timeout: float = 5.0
     webhook_retry_after: int = 5
+    admin_token: str | None = None
     shutdown_delay: float = 0.0
     shutdown_timeout: float = 20.0
     texter_base_url: str | None = None
@@ -337,11 +345,12 @@ class Settings:
             bus_shards=r.integer("BUS_SHARDS", 1, 256),
             http_host=r.text("HTTP_HOST") or "0.0.0.0",
             http_port=r.integer("HTTP_PORT", 0, 65535),
-            webhook_secret=_secret(r),
+            webhook_secret=_secret(r, "WEBHOOK_SECRET"),
             webhook_allow_unauthenticated=r.boolean("WEBHOOK_ALLOW_UNAUTHENTICATED"),
             webhook_max_bytes=r.integer("WEBHOOK_MAX_BYTES", 1, 64 * 1_048_576),
             publish_timeout=r.duration("PUBLISH_TIMEOUT"),
             webhook_retry_after=r.integer("WEBHOOK_RETRY_AFTER", 1, 3600),
+            admin_token=_secret(r, "ADMIN_TOKEN"),
             shutdown_delay=r.duration("SHUTDOWN_DELAY", allow_zero=True),
             shutdown_timeout=r.duration("SHUTDOWN_TIMEOUT"),
             texter_base_url=_texter_base_url(r),
@@ -379,7 +388,7 @@ class Settings:
 
     def public_items(self) -> list[tuple[str, str]]:
         """(field, value) pairs safe to print: secrets masked, the AMQP password hidden."""
-        secret_fields = {"webhook_secret", "texter_api_token"}
+        secret_fields = {"webhook_secret", "texter_api_token", "admin_token"}
         items = []
         for f in fields(self):
             value = getattr(self, f.name)
@@ -414,11 +423,11 @@ def _namespace(r: _Reader) -> str:
     return ns
 
 
-def _secret(r: _Reader) -> str | None:
-    secret = r.text("WEBHOOK_SECRET")
+def _secret(r: _Reader, name: str) -> str | None:
+    secret = r.text(name)
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         r.fail(
-            "WEBHOOK_SECRET",
+            name,
             f"too short ({len(secret)} characters, need {MIN_SECRET_LENGTH}+); make one with "
             "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
         )

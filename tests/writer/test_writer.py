@@ -80,7 +80,7 @@ async def test_third_step_503_twice_goes_through_the_delay_tiers(w: Writer) -> N
     chat = w.chat("Yossi Levi")
     w.fake.set_faults(errors=2, error_status=503, paths=["/messages/send/"])
     await w.submit(four_steps(chat))
-    await w.until_answered("/resolve", 1)
+    await w.until_plans("done", 1)  # the writer's own count: the fake answers a moment earlier
     assert w.answered("/labels") == 1
     assert w.answered("/crm-data") == 1
     assert w.answered("/messages/send/", 503) == 2

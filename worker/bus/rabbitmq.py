@@ -170,6 +170,7 @@ class RabbitBus:
         self._connection, self._channel, self._metrics = connection, channel, metrics
         self._exchanges: dict[str, AbstractRobustExchange] = {}
         self._consumers: list[RabbitConsumer] = []
+        self._closing = False
         connection.close_callbacks.add(self._on_disconnect)
         connection.reconnect_callbacks.add(self._on_reconnect)
         self._set_gauge()
@@ -207,7 +208,8 @@ class RabbitBus:
         return cls(connection, channel, metrics)
 
     def _on_disconnect(self, *_: Any) -> None:
-        log.warning("bus.disconnected")
+        if not self._closing:
+            log.warning("bus.disconnected")
         self._set_gauge()
 
     def _on_reconnect(self, *_: Any) -> None:
@@ -352,7 +354,16 @@ class RabbitBus:
         finally:
             with contextlib.suppress(*_LINK_ERRORS):
                 await channel.close()
+        await self._settled(queue, len(seen) - (0 if keep_all else len(result)))
         return result
+
+    async def _settled(self, queue: str, returned: int, within: float = 5.0) -> None:
+        """Quorum queues count messages returned by a closed channel a moment later; wait for
+        that, so the next operation sees the queue as it is (bounded by `within`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while await self.queue_depth(queue) < returned:  # noqa: ASYNC110 - broker state
+                    await asyncio.sleep(0.01)
 
     @contextlib.asynccontextmanager
     async def _admin(self) -> AsyncIterator[aiormq.abc.AbstractChannel]:
@@ -382,8 +393,13 @@ class RabbitBus:
         return exchange
 
     async def queue_depth(self, queue: str) -> int:
-        async with self._admin() as raw:
-            ok = await raw.queue_declare(queue, passive=True)
+        try:
+            async with self._admin() as raw:
+                ok = await raw.queue_declare(queue, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity as exc:
+            raise Unroutable("", queue) from exc  # no such queue
+        except _LINK_ERRORS as exc:
+            raise BusUnavailable(f"cannot read queue {queue!r}: {exc!r}") from exc
         return int(ok.message_count or 0)
 
     async def delete(self, topology: Topology) -> None:
@@ -395,6 +411,7 @@ class RabbitBus:
                 self._exchanges.pop(ex.name, None)
 
     async def close(self) -> None:
+        self._closing = True
         for consumer in self._consumers:
             await consumer.cancel()  # no-op for consumers already stopped with a grace
         self._consumers.clear()
