@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import msgspec
-from msgspec import structs
 import structlog
+from msgspec import structs
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from consumers.writer.outcome import Kind, StepFailure, classify
