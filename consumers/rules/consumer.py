@@ -93,7 +93,7 @@ class RulesConsumer:
             matched=result.matched_rules,
             plans=[p.rule for p in admission.admitted],
             errors=len(result.errors),
-            skipped=result.skipped_rules,
+            skipped=admission.held,
             stopped_at=result.stopped_at,
         )
 
@@ -114,6 +114,7 @@ class RulesConsumer:
             skip=skip,
         )
         admission = await self._guard.admit(rules, result.plans, now)
+        admission.held = {**skip, **dict.fromkeys(admission.once_blocked, "once_per_chat")}
         self._count(result, admission, skip)
         return result, admission
 

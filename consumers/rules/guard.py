@@ -18,7 +18,7 @@ from typing import Any
 from consumers.rules.build import plan_id
 from consumers.rules.engine import RuleSet
 from worker.plans import Plan
-from worker.state.echo import echo_key, effect_of_event
+from worker.state.echo import echo_checks
 from worker.state.memory import SharedMemory
 
 
@@ -33,6 +33,7 @@ class Admission:
     admitted: list[Plan] = field(default_factory=list)
     over_budget: list[Plan] = field(default_factory=list)
     once_blocked: list[str] = field(default_factory=list)  # rules held back by once_per_chat
+    held: dict[str, str] = field(default_factory=dict)  # every rule held back, with why
 
 
 def once_key(rule: str, chat_id: str) -> str:
@@ -47,10 +48,15 @@ class LoopGuard:
     async def is_echo(
         self, event_name: str, event_data: Mapping[str, Any], chat: str | None
     ) -> bool:
-        effect = effect_of_event(event_name, event_data)
-        if effect is None or chat is None:
+        """True when every change the event reports is one of our recent writes."""
+        checks = None if chat is None else echo_checks(event_name, event_data, chat)
+        if not checks:
             return False
-        return await self._memory.get(echo_key(chat, effect)) is not None
+        for alternatives in checks:
+            found = [await self._memory.get(key) for key in alternatives]
+            if all(value is None for value in found):
+                return False
+        return True
 
     async def skipped_rules(
         self,

@@ -3,7 +3,8 @@
 For each step, with the send-once ledger:
     done before (a redelivery)            → skipped, counted
     non-idempotent: claim its key         → CLAIMED: run it; DONE: skip; IN_DOUBT: dead letter
-    run it                                → success: mark done, remember the echo
+    remember the echo it will cause       (before the call: the webhook can beat its answer)
+    run it                                → success: mark done
                                             transient: release the claim, park the rest
                                             permanent: release the claim, dead letter
                                             in doubt: keep the claim, dead letter `in_doubt`
@@ -34,7 +35,7 @@ from worker.deadletters import Why, dead_letter_message
 from worker.errors import BusError
 from worker.metrics import WriterMetrics
 from worker.plans import Plan, Step, action_of, decode_plan, encode_plan
-from worker.state.echo import echo_key, effect_of_step
+from worker.state.echo import echo_keys
 from worker.state.ledger import ClaimResult, EntryState, SendLedger
 from worker.state.memory import SharedMemory
 
@@ -105,6 +106,8 @@ class WriterConsumer:
         if not await self._may_run(step):
             self._count_step(action, "skipped")
             return
+        # Before the call: Texter may deliver the echo webhook before the call even returns.
+        await self._remember_echo(plan, step)
         started = time.perf_counter()
         try:
             await self._runner.run(step, plan.chat_id)
@@ -118,7 +121,6 @@ class WriterConsumer:
             if self._metrics:
                 self._metrics.step_seconds.labels(action).observe(time.perf_counter() - started)
         await self._ledger.done(key)
-        await self._remember_echo(plan, step)
         self._count_step(action, "done")
         self._observe_end_to_end(delivery)
 
@@ -137,11 +139,13 @@ class WriterConsumer:
         return claim is ClaimResult.CLAIMED
 
     async def _remember_echo(self, plan: Plan, step: Step) -> None:
-        effect = effect_of_step(action_of(step))
+        """Leave the keys by which the rules recognise the webhook this write causes. If the
+        call then fails, the keys only expire unused (a change nobody else makes in the window)."""
         chat = getattr(step, "chat_id", None) or plan.chat_id
-        if effect is not None and chat is not None:
-            ttl = self._config.echo_window
-            await self._memory.put(echo_key(chat, effect), step.idempotency_key, ttl)
+        if chat is None:
+            return
+        for key in echo_keys(chat, step):
+            await self._memory.put(key, step.idempotency_key, self._config.echo_window)
 
     async def _fail(self, delivery: Delivery, plan: Plan, index: int, failure: StepFailure) -> None:
         rest = structs.replace(plan, steps=plan.steps[index:])

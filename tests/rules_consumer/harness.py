@@ -97,5 +97,9 @@ async def pipeline(
         yield Pipeline(Ingress(running, bus, metrics, http), memory)
 
 
-def event(name: str, chat: str, **data: object) -> bytes:
-    return json.dumps({"eventName": name, "eventData": {"chat": {"_id": chat, **data}}}).encode()
+def event(
+    name: str, chat: str, extra: dict[str, object] | None = None, **chat_fields: object
+) -> bytes:
+    """A webhook body: `chat_fields` go into eventData.chat, `extra` next to it."""
+    data = {"chat": {"_id": chat, **chat_fields}, **(extra or {})}
+    return json.dumps({"eventName": name, "eventData": data}).encode()

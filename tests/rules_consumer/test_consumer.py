@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import worker.plans as p
 from consumers.rules import plan_id
 from consumers.rules.guard import once_key
 from simulator.samples import webhook_body
@@ -17,7 +18,7 @@ from worker.bus.embedded import EmbeddedBus
 from worker.bus.topology import routing_key
 from worker.deadletters import reason_of
 from worker.plans import action_of, decode_plan
-from worker.state.echo import echo_key
+from worker.state.echo import echo_keys
 from worker.state.redis_memory import RedisMemory, redis_client
 
 RULES = """
@@ -117,12 +118,27 @@ async def test_rule_error_is_dead_lettered_and_other_rules_still_run(pipe: Pipel
 
 
 async def test_echo_of_our_own_write_skips_ignore_own_writes_rules(pipe: Pipeline) -> None:
-    await pipe.memory.put(echo_key("c7", "labels"), "step-key", 60)
-    await pipe.ingress.post(event("chatLabelsUpdated", "c7", updatedAt="t1"))
+    ours = p.Labels(idempotency_key="k:0", add=["lead"])
+    for key in echo_keys("c7", ours):
+        await pipe.memory.put(key, "k:0", 60)
+    added_lead = {"addedLabels": ["lead"], "removedLabels": []}
+    await pipe.ingress.post(event("chatLabelsUpdated", "c7", added_lead, updatedAt="t1"))
     [plan] = await pipe.plans(1)
     assert plan.rule == "count-failures"  # the one rule that sees its own writes
-    await pipe.ingress.post(event("chatLabelsUpdated", "c8", updatedAt="t1"))  # no echo there
-    assert sorted(p.rule or "" for p in await pipe.plans(2)) == [
+    # The same change in another chat is no echo: both rules run there.
+    await pipe.ingress.post(event("chatLabelsUpdated", "c8", added_lead, updatedAt="t1"))
+    assert sorted(pl.rule or "" for pl in await pipe.plans(2)) == [
+        "count-failures",
+        "react-to-labels",
+    ]
+
+
+async def test_an_agents_change_next_to_ours_is_not_an_echo(pipe: Pipeline) -> None:
+    for key in echo_keys("c7", p.Labels(idempotency_key="k:0", add=["lead"])):
+        await pipe.memory.put(key, "k:0", 60)
+    vip = {"addedLabels": ["VIP"], "removedLabels": []}  # an agent's label, not ours
+    await pipe.ingress.post(event("chatLabelsUpdated", "c7", vip, updatedAt="t2"))
+    assert sorted(pl.rule or "" for pl in await pipe.plans(2)) == [
         "count-failures",
         "react-to-labels",
     ]
@@ -196,7 +212,9 @@ async def test_with_state_url_the_memory_is_shared_through_redis(
     other_replica = RedisMemory(
         redis_client(redis_url), prefix=f"{namespace}:mem:", owns_client=True
     )
-    await other_replica.put(echo_key("c7", "labels"), "step-key", 60)
+    [key] = echo_keys("c7", p.Labels(idempotency_key="k:0", add=["lead"]))
+    await other_replica.put(key, "k:0", 60)
+    added = {"addedLabels": ["lead"], "removedLabels": []}
     try:
         async with pipeline(
             namespace,
@@ -205,9 +223,9 @@ async def test_with_state_url_the_memory_is_shared_through_redis(
             from_settings=True,
             state_url=redis_url,
         ) as pipe:
-            await pipe.ingress.post(event("chatLabelsUpdated", "c7", updatedAt="t1"))
+            await pipe.ingress.post(event("chatLabelsUpdated", "c7", added, updatedAt="t1"))
             [plan] = await pipe.plans(1)
     finally:
-        await other_replica.put(echo_key("c7", "labels"), "", 0.001)
+        await other_replica.put(key, "", 0.001)
         await other_replica.close()
     assert plan.rule == "count-failures"

@@ -18,7 +18,6 @@ from worker.bus.rabbitmq import RabbitBus
 from worker.bus.topology import routing_key
 from worker.deadletters import reason_of
 from worker.plans import Plan, decode_plan
-from worker.state.echo import echo_key
 from worker.state.ledger import EntryState
 from worker.state.sqlite_ledger import SQLiteLedger
 
@@ -71,8 +70,10 @@ async def test_a_plan_runs_its_steps_in_order_once(w: Writer, tmp_path: Path) ->
     send = next(c for c in w.fake.calls if "/messages/send/" in c.path)
     assert send.body["tmpSendId"] == "plan4:2"
     assert w.fake.state.chats[chat].labels[-1] == "lead"
-    assert await w.memory.get(echo_key(chat, "send")) == "plan4:2"  # the rules will see it
-    assert await w.memory.get(echo_key(chat, "labels")) == "plan4:0"
+    # The echoes these writes cause will be recognised by the rules:
+    assert await w.memory.get(f"echo:{chat}:send") == "plan4:2"
+    assert await w.memory.get(f"echo:{chat}:label+:lead") == "plan4:0"
+    assert await w.memory.get(f"echo:{chat}:resolve") == "plan4:3"
 
 
 async def test_third_step_503_twice_goes_through_the_delay_tiers(w: Writer) -> None:

@@ -16,11 +16,12 @@ from worker.settings import Settings
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "demo",
-        help="run the service and a scripted tour of Texter webhooks (nothing else needed)",
+        help="the whole service on a fake Texter, with a scripted day in the inbox",
         description=(
-            "Start the service on the embedded transport (or RabbitMQ with --rabbitmq), post "
-            "every documented Texter webhook plus the bad requests production meets, and print "
-            "what happened to each."
+            "Run ingress, rules (rules.example.yaml) and writer on the embedded transport (or "
+            "RabbitMQ with --rabbitmq) against a seeded fake Texter, play a scripted day of "
+            "contacts and agents, and print what arrived, what the rules decided and which "
+            "Texter calls were made."
         ),
     )
     p.add_argument(
