@@ -2,13 +2,18 @@
 
 Bind ids with `structlog.contextvars.bind_contextvars(...)` so every line of one message carries
 them. Never pass secrets or tokens as log fields; settings are logged through their masked repr.
+As a second line of defence, `mask_pii` hides phone numbers (and values of secret-looking
+fields) in every line unless LOG_PII=true: contacts' phones are personal data, and Texter's
+error bodies or a rule's text can carry them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import TextIO
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
@@ -20,7 +25,31 @@ _LEVELS = {
 }
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+# International phone numbers as WhatsApp ids carry them: 9 to 15 digits, maybe a leading +.
+_PHONE = re.compile(r"(?<![\w.])\+?(\d{3})\d{3,9}(\d{3})(?![\w.])")
+_SECRET_KEYS = re.compile(r"token|secret|password|authorization|api_key", re.IGNORECASE)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PHONE.sub(lambda m: f"{m[1]}***{m[2]}", value)
+    if isinstance(value, list | tuple):
+        return [_mask(v) for v in value]
+    if isinstance(value, dict):
+        return {k: "***" if _SECRET_KEYS.search(str(k)) else _mask(v) for k, v in value.items()}
+    return value
+
+
+def mask_pii(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Mask phone numbers everywhere and the values of secret-looking keys."""
+    for key, value in event.items():
+        event[key] = "***" if _SECRET_KEYS.search(key) else _mask(value)
+    return event
+
+
+def configure_logging(
+    level: str = "info", fmt: str = "auto", stream: TextIO | None = None, *, pii: bool = False
+) -> None:
     """Configure structlog and the stdlib root logger (aio-pika, aiohttp) to one format."""
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
@@ -29,6 +58,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if not pii:
+        shared.append(mask_pii)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )

@@ -202,6 +202,12 @@ VARIABLES: tuple[Var, ...] = (
     ),
     Var("CHAT_BUDGET_WINDOW", "1m", "The window of CHAT_BUDGET."),
     Var("LOG_LEVEL", "info", "debug, info, warning or error."),
+    Var(
+        "LOG_PII",
+        "false",
+        "Log contacts' phone numbers as they are. By default they are masked (972***567), "
+        "as are values of secret-looking fields.",
+    ),
     Var("LOG_FORMAT", "auto", "json, console, or auto (console on a terminal, JSON otherwise)."),
 )
 
@@ -332,6 +338,7 @@ class Settings:
     chat_budget_window: float = 60.0
     log_level: str = "info"
     log_format: str = "auto"
+    log_pii: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -375,6 +382,7 @@ class Settings:
             chat_budget_window=r.duration("CHAT_BUDGET_WINDOW"),
             log_level=r.choice("LOG_LEVEL", ("info", "debug", "warning", "error")),
             log_format=r.choice("LOG_FORMAT", ("auto", "json", "console")),
+            log_pii=r.boolean("LOG_PII"),
         )
         _check_webhook_auth(r, settings)
         if r.problems:

@@ -73,13 +73,18 @@ class WriterConsumer:
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             await self._dead(delivery, None, Why("poison", f"not a valid Plan: {exc}", "writer"))
             return
-        structlog.contextvars.bind_contextvars(
-            plan_id=plan.id, chat_id=plan.chat_id, rule=plan.rule, attempt=plan.attempt
-        )
+        ids = {
+            "plan_id": plan.id,
+            "event_id": plan.cause_event_id,
+            "chat_id": plan.chat_id,
+            "rule": plan.rule,
+            "attempt": plan.attempt,
+        }
+        structlog.contextvars.bind_contextvars(**ids)
         try:
             await self._handle(delivery, plan)
         finally:
-            structlog.contextvars.unbind_contextvars("plan_id", "chat_id", "rule", "attempt")
+            structlog.contextvars.unbind_contextvars(*ids)
 
     async def _handle(self, delivery: Delivery, plan: Plan) -> None:
         wait = self._wait_left(plan)
@@ -105,6 +110,13 @@ class WriterConsumer:
         key, action = step.idempotency_key, action_of(step)
         if not await self._may_run(step):
             self._count_step(action, "skipped")
+            log.info(
+                "writer.step",
+                action=action,
+                step_key=key,
+                outcome="skipped",
+                detail="done before (a redelivery or a replay)",
+            )
             return
         # Before the call: Texter may deliver the echo webhook before the call even returns.
         await self._remember_echo(plan, step)
@@ -122,6 +134,13 @@ class WriterConsumer:
                 self._metrics.step_seconds.labels(action).observe(time.perf_counter() - started)
         await self._ledger.done(key)
         self._count_step(action, "done")
+        log.info(
+            "writer.step",
+            action=action,
+            step_key=key,
+            outcome="done",
+            seconds=round(time.perf_counter() - started, 4),
+        )
         self._observe_end_to_end(delivery)
 
     async def _may_run(self, step: Step) -> bool:

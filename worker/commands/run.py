@@ -43,7 +43,7 @@ def register(sub: Subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, pii=settings.log_pii)
     roles = frozenset(ROLES if args.role == "all" else (args.role,))
     try:
         asyncio.run(_main(settings, roles))
