@@ -113,6 +113,8 @@ class TexterMetrics:
     request_seconds: Histogram
     retries: Counter
     rate_limit_wait_seconds: Histogram
+    rate_limit: Gauge
+    unauthorized: Counter
     breaker_state: Gauge
     breaker_opened: Counter
     short_circuited: Counter
@@ -144,6 +146,17 @@ class TexterMetrics:
                 f"{NS}_texter_rate_limit_wait_seconds",
                 "Time a request waited for the client-side rate limiter.",
                 buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            rate_limit=Gauge(
+                f"{NS}_texter_rate_limit_per_second",
+                "The configured TEXTER_RATE_LIMIT of this process (requests per second).",
+                registry=registry,
+            ),
+            unauthorized=Counter(
+                f"{NS}_texter_unauthorized",
+                "Texter answers 401/403: the token is wrong, revoked, or lacks a scope.",
+                ["endpoint"],
                 registry=registry,
             ),
             breaker_state=Gauge(
@@ -242,6 +255,7 @@ class StateMetrics:
 @dataclass(frozen=True)
 class WriterMetrics:
     plans: Counter
+    dead_letters: Counter
     steps: Counter
     step_seconds: Histogram
     end_to_end_seconds: Histogram
@@ -254,6 +268,13 @@ class WriterMetrics:
                 "Plans (or continuations) handled, by outcome: done, retry_later, parked, "
                 "dead_letter.",
                 ["outcome"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                f"{NS}_writer_dead_letters",
+                "Plans the writer dead-lettered, by reason: permanent, in_doubt, "
+                "retries_exhausted, poison.",
+                ["reason"],
                 registry=registry,
             ),
             steps=Counter(

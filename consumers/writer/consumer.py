@@ -229,6 +229,8 @@ class WriterConsumer:
         )
         log.warning("writer.dead_letter", reason=why.reason, error=why.error)
         self._count_plan("dead_letter")
+        if self._metrics:
+            self._metrics.dead_letters.labels(why.reason).inc()
         await self._publish(self._topology.dead_exchange, dead_letter_message(source, why))
 
     async def _publish(self, exchange: str, message: Message) -> None:

@@ -24,6 +24,7 @@ from worker.errors import (
     TexterServerError,
     TexterUnauthorized,
 )
+from worker.metrics import TexterMetrics
 from worker.texter import ClientOptions, RetryConfig, TexterClient, open_client
 from worker.texter.breaker import State
 from worker.texter.requests import AssignChat, SendMessage, SendTemplate
@@ -49,6 +50,20 @@ async def test_wrong_token_is_401_and_never_leaks(fake: FakeTexter) -> None:
     assert secret not in text
     assert TOKEN not in text
     assert len(fake.calls) == 1  # a 4xx is never retried
+
+
+async def test_401_is_counted_apart_and_the_limit_exported(fake: FakeTexter) -> None:
+    """Operators alert on a revoked token and on rate-limit utilisation from these."""
+    registry = CollectorRegistry()
+    metrics = TexterMetrics.create(registry)
+    async with open_client(
+        fake.url, "revoked-token", ClientOptions(rate_limit=7), metrics=metrics
+    ) as client:
+        with pytest.raises(TexterUnauthorized):
+            await client.list_labels()
+    assert sample(registry, "unauthorized_total", endpoint="list_labels") == 1
+    assert sample(registry, "rate_limit_per_second") == 7
+    assert sample(registry, "requests_total", endpoint="list_labels", status="4xx") == 1
 
 
 async def test_unknown_chat_is_404(client: TexterClient, sleep: RecordingSleep) -> None:

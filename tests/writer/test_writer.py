@@ -117,6 +117,7 @@ async def test_permanent_failure_dead_letters_the_rest_of_the_plan(w: Writer) ->
     assert [s.idempotency_key for s in rest.steps] == ["closed:2", "closed:3"]
     assert w.answered("/labels") == 1
     assert w.answered("/resolve") == 0
+    assert w.metrics.writer.dead_letters.labels("permanent")._value.get() == 1
 
 
 async def test_ambiguous_send_is_in_doubt_and_never_repeated(

@@ -116,6 +116,8 @@ async def open_client(
         clock=clock,
         on_change=breaker_gauge(metrics),
     )
+    if metrics is not None:
+        metrics.rate_limit.set(opts.rate_limit)  # lets dashboards show utilisation
     async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
         transport = Transport(
             base_url=base_url,

@@ -234,6 +234,8 @@ class Transport:
         if self._metrics is None:
             return
         self._metrics.requests.labels(ep.name, status_class(outcome)).inc()
+        if outcome in (401, 403):  # the class (4xx) alone would hide a revoked token
+            self._metrics.unauthorized.labels(ep.name).inc()
         self._metrics.request_seconds.labels(ep.name).observe(seconds)
 
 
