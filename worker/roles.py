@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -40,6 +40,7 @@ class RoleContext:
     clock: Callable[[], float]
     memory: SharedMemory | None = None  # injected by tests, else opened from the settings
     ledger: SendLedger | None = None
+    consumers: list[Consumer] = field(default_factory=list)  # for /readyz
 
 
 async def open_shared_state(ctx: RoleContext, roles: frozenset[str]) -> None:
@@ -71,10 +72,17 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 async def _consume(
     ctx: RoleContext, queues: tuple[str, ...], handler: Handler, prefetch: int
-) -> None:
-    for queue in queues:
-        running: Consumer = await ctx.bus.consume(queue, handler, prefetch=prefetch)
-        ctx.stack.push_async_callback(running.cancel, ctx.settings.shutdown_timeout)
+) -> list[Consumer]:
+    consumers = [await ctx.bus.consume(q, handler, prefetch=prefetch) for q in queues]
+    ctx.stack.push_async_callback(_stop_all, consumers, ctx.settings.shutdown_timeout)
+    ctx.consumers.extend(consumers)
+    return consumers
+
+
+async def _stop_all(consumers: list[Consumer], grace: float) -> None:
+    """All at once: every consumer stops taking messages, then the handlers in progress finish
+    under one deadline. (One by one, the others would keep starting new work meanwhile.)"""
+    await asyncio.gather(*(consumer.cancel(grace) for consumer in consumers))
 
 
 async def start_rules(ctx: RoleContext, holder: RulesHolder) -> None:

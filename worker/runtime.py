@@ -122,7 +122,9 @@ async def service(
         if "writer" in roles:
             await start_writer(ctx)
         if roles & {"rules", "writer"}:
-            state.checks["consuming"] = lambda: not state.draining
+            state.checks["consuming"] = lambda: (
+                bool(ctx.consumers) and all(consumer.alive for consumer in ctx.consumers)
+            )
         app = create_app(
             bus,
             ingress_config(settings, topology),

@@ -102,9 +102,18 @@ class LoopGuard:
         return await self._memory.claim(key, plan.id, rule.once_per_chat) == plan.id
 
     async def _within_budget(self, plan: Plan, now: float) -> bool:
+        """Charge the chat's budget once per Plan: a redelivered event (same Plan id) gets the
+        verdict of its first delivery instead of being charged again."""
         if plan.chat_id is None:
             return True
+        verdict_key = f"budget-verdict:{plan.id}"
+        earlier = await self._memory.get(verdict_key)
+        if earlier is not None:
+            return earlier == "ok"
         window = int(now // self._budget.window)
-        key = f"budget:{plan.chat_id}:{window}"
-        spent = await self._memory.incr(key, len(plan.steps), self._budget.window)
-        return spent <= self._budget.steps
+        spent = await self._memory.incr(
+            f"budget:{plan.chat_id}:{window}", len(plan.steps), self._budget.window
+        )
+        verdict = "ok" if spent <= self._budget.steps else "over"
+        await self._memory.put(verdict_key, verdict, self._budget.window)
+        return verdict == "ok"

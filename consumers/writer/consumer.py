@@ -17,6 +17,7 @@ never in it. Every publish waits for its confirm before the Plan is acked.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -62,10 +63,12 @@ class WriterConsumer:
         metrics: WriterMetrics | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self._bus, self._topology, self._runner = bus, topology, runner
         self._ledger, self._memory, self._config = ledger, memory, config
         self._metrics, self._clock, self._sleep = metrics, clock, sleep
+        self._jitter = jitter
 
     async def handle(self, delivery: Delivery) -> None:
         try:
@@ -204,6 +207,9 @@ class WriterConsumer:
             await self._dead(delivery, rest, why)
             return
         wait = max(delays[rest.attempt - 1] / 1000, failure.retry_after or 0.0)
+        # Up to 10% later, never earlier: Plans parked on one Retry-After do not all return at
+        # the same instant and hit the limit together again.
+        wait *= 1 + self._jitter() * 0.1
         await self._park(delivery, rest, wait, rest.attempt + 1, "retry_later")
 
     async def _park(

@@ -18,6 +18,7 @@ from simulator.samples import webhook_body, webhook_names
 from tests.conftest import wait_for
 from tests.ingress.harness import SECRET, Ingress, make_settings, running_ingress
 from tests.support.proxy import TcpProxy
+from worker.bus import Delivery, Message, build_topology
 from worker.bus.rabbitmq import RabbitBus
 from worker.bus.topology import routing_key, shard_of
 from worker.settings import Settings
@@ -147,3 +148,42 @@ async def test_broker_gone_is_503_and_back_is_202_without_restart(
         await wait_for(ready, timeout=30)
         assert (await ing.post(webhook_body("chatResolved"))).status == 202
         assert await ing.stored() == 2
+
+
+async def test_consumers_come_back_after_the_link_is_restored(
+    amqp_url: str, namespace: str, proxy: TcpProxy
+) -> None:
+    """The robust channel re-consumes after a reconnect; `alive` says when it is not consuming."""
+    bus = await RabbitBus.connect(_via(amqp_url, proxy), connect_timeout=5)
+    topology = build_topology(namespace, 2)
+    got: list[str] = []
+    arrived = asyncio.Event()
+
+    async def handler(d: Delivery) -> None:
+        got.append(d.message.message_id)
+        arrived.set()
+
+    try:
+        await bus.declare(topology)
+        consumer = await bus.consume(topology.rules_queue(0), handler)
+        await proxy.cut()
+
+        async def down() -> bool:
+            return not consumer.alive
+
+        await wait_for(down)
+        proxy.restore()
+
+        async def up() -> bool:
+            return consumer.alive and bus.connected
+
+        await wait_for(up, timeout=30)
+        message = Message(body=b"{}", routing_key=routing_key(0), message_id="after")
+        await bus.publish(topology.events_exchange, message, timeout=5)
+        async with asyncio.timeout(10):
+            await arrived.wait()
+        assert got == ["after"]
+        await consumer.cancel()
+        await bus.delete(topology)
+    finally:
+        await bus.close()

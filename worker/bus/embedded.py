@@ -91,6 +91,10 @@ class _EmbeddedConsumer:
             log.warning("bus.rejected", queue=self._queue.spec.name, error=repr(exc))
             self._bus.dead_letter(self._queue, entry, "rejected")
 
+    @property
+    def alive(self) -> bool:
+        return not self._task.done() and not self._stopping and self._bus.connected
+
     async def cancel(self, grace: float = 0.0) -> None:
         self._stopping = True
         if grace > 0:

@@ -55,6 +55,10 @@ Handler = Callable[[Delivery], Awaitable[None]]
 
 
 class Consumer(Protocol):
+    @property
+    def alive(self) -> bool:
+        """True while it is consuming (false while stopped, failed or reconnecting)."""
+
     async def cancel(self, grace: float = 0.0) -> None:
         """Stop receiving; let the handler in progress finish (up to `grace` seconds); messages
         not settled by then go back to the queue."""

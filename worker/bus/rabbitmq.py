@@ -108,6 +108,11 @@ class RabbitConsumer:
     async def start(self) -> None:
         self._tag = await self._queue.consume(self._inbox.put)
 
+    @property
+    def alive(self) -> bool:
+        """Consuming now: its loop runs and its channel is open (false while reconnecting)."""
+        return not self._task.done() and not self._stopping and not self._channel.is_closed
+
     async def _run(self) -> None:
         while True:
             incoming = await self._inbox.get()
@@ -272,7 +277,9 @@ class RabbitBus:
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 16) -> RabbitConsumer:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
-        q = await channel.get_queue(queue, ensure=False)
+        # ensure=True (a passive declare) registers the queue with the robust channel, which
+        # is what makes aio-pika consume from it again after a reconnect.
+        q = await channel.get_queue(queue)
         consumer = RabbitConsumer(channel, q, handler)
         await consumer.start()
         self._consumers.append(consumer)  # strong reference: consumers must outlive reconnects
