@@ -43,7 +43,7 @@ def decode_raw_event(body: bytes) -> tuple[str, dict[str, Any]]:
     object `eventData` (the ingress accepts nothing else, so on the bus this means poison)."""
     try:
         doc = _decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ValueError("the event is not a JSON object")

@@ -22,7 +22,15 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 Context = Mapping[str, Any]
 
 # What a template or condition may raise while running on one event: reported as data, per rule.
-RENDER_ERRORS = (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
+# RecursionError: an event nested almost as deep as the decoder allows, printed or iterated.
+RENDER_ERRORS = (
+    jinja2.TemplateError,
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    ValueError,
+    RecursionError,
+)
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 

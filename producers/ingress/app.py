@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from producers.ingress.auth import is_authorized
 from producers.ingress.envelope import Accepted, Rejected, parse_webhook
@@ -54,6 +54,41 @@ APP_METRICS = web.AppKey("metrics", Metrics)
 APP_READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 
 
+class _Counters:
+    """The labelled counters' children, looked up once per label value: `labels()` takes a lock
+    and builds a key on every call, which showed up in the ingress profile (docs/performance.md).
+    Label sets are closed (outcomes, documented event names + `other`), so the caches stay small."""
+
+    __slots__ = ("_events", "_fallback", "_m", "_outcomes")
+
+    def __init__(self, m: IngressMetrics) -> None:
+        self._m = m
+        self._outcomes: dict[str, Counter] = {}
+        self._events: dict[str, Counter] = {}
+        self._fallback: dict[str, Counter] = {}
+
+    def outcome(self, label: str) -> Counter:
+        child = self._outcomes.get(label)
+        if child is None:
+            child = self._outcomes[label] = self._m.requests.labels(label)
+        return child
+
+    def event(self, label: str) -> Counter:
+        child = self._events.get(label)
+        if child is None:
+            child = self._events[label] = self._m.events.labels(label)
+        return child
+
+    def fallback(self, label: str) -> Counter:
+        child = self._fallback.get(label)
+        if child is None:
+            child = self._fallback[label] = self._m.identity_fallback.labels(label)
+        return child
+
+
+APP_COUNTERS = web.AppKey("counters", _Counters)
+
+
 def _reply(status: int, payload: dict[str, str], **headers: str) -> web.Response:
     return web.Response(
         status=status,
@@ -72,13 +107,14 @@ class _Outcome:
 
 
 async def webhook(request: web.Request) -> web.Response:
-    metrics = request.app[APP_METRICS].ingress
+    app = request.app
+    metrics, counters = app[APP_METRICS].ingress, app[APP_COUNTERS]
     metrics.in_flight.inc()
     try:
         result = await _handle(request, metrics)
     finally:
         metrics.in_flight.dec()
-    metrics.requests.labels(result.outcome).inc()
+    counters.outcome(result.outcome).inc()
     log.info("webhook", outcome=result.outcome, status=result.status, **result.log)
     return result.response
 
@@ -99,11 +135,13 @@ async def _handle(request: web.Request, m: IngressMetrics) -> _Outcome:
         body = await request.read()  # aiohttp enforces client_max_size while reading
     except web.HTTPRequestEntityTooLarge:
         return too_large
+    except web.RequestPayloadError:  # e.g. a Content-Encoding the body does not decode with
+        return _Outcome(400, "bad_request", _reply(400, {"error": "body could not be read"}))
     m.body_bytes.observe(len(body))
     parsed = parse_webhook(body)
     if isinstance(parsed, Rejected):
         return _Outcome(400, "bad_request", _reply(400, {"error": parsed.reason}))
-    result = await _publish(request.app[APP_BUS], cfg, m, body, parsed)
+    result = await _publish(request.app, body, parsed)
     result.log.update(event_name=parsed.event_name, id=parsed.dedup_key, chat_id=parsed.chat_id)
     return result
 
@@ -126,9 +164,13 @@ def _message(cfg: IngressConfig, body: bytes, parsed: Accepted) -> Message:
     )
 
 
-async def _publish(
-    bus: Bus, cfg: IngressConfig, m: IngressMetrics, body: bytes, parsed: Accepted
-) -> _Outcome:
+async def _publish(app: web.Application, body: bytes, parsed: Accepted) -> _Outcome:
+    bus, cfg, m, counters = (
+        app[APP_BUS],
+        app[APP_CONFIG],
+        app[APP_METRICS].ingress,
+        app[APP_COUNTERS],
+    )
     started = time.perf_counter()
     try:
         await bus.publish(cfg.exchange, _message(cfg, body, parsed), timeout=cfg.publish_timeout)
@@ -139,9 +181,9 @@ async def _publish(
         )
         return _Outcome(503, "unavailable", reply, {"error": str(exc)})
     m.publish_seconds.observe(time.perf_counter() - started)
-    m.events.labels(parsed.event_name if parsed.known else "other").inc()
+    counters.event(parsed.event_name if parsed.known else "other").inc()
     if parsed.identity_fallback:
-        m.identity_fallback.labels(parsed.event_name).inc()
+        counters.fallback(parsed.event_name).inc()
     return _Outcome(202, "accepted", _reply(202, {"status": "accepted", "id": parsed.dedup_key}))
 
 
@@ -173,6 +215,7 @@ def create_app(
     app = web.Application(client_max_size=config.max_bytes)
     app[APP_BUS], app[APP_CONFIG], app[APP_METRICS] = bus, config, metrics
     app[APP_READINESS] = readiness
+    app[APP_COUNTERS] = _Counters(metrics.ingress)
     if webhooks:  # processes without the ingress role serve only probes and metrics
         app.router.add_post(WEBHOOK_PATH, webhook)
     app.router.add_get("/healthz", healthz)

@@ -73,7 +73,9 @@ class Rejected:
 def parse_webhook(body: bytes) -> Accepted | Rejected:
     try:
         envelope = _fast.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    # msgspec raises UnicodeDecodeError (invalid UTF-8 in a string it reads) and RecursionError
+    # (nesting past its limit) besides its own errors: the slow path says which bad request.
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return _slow_path(body)
     return _accept(body, envelope.event_name, envelope.event_data)
 
@@ -82,7 +84,7 @@ def _slow_path(body: bytes) -> Accepted | Rejected:
     """The identity fields did not fit: find out whether the envelope itself is bad."""
     try:
         doc = _generic.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # JSON is UTF-8 (RFC 8259)
         return Rejected("body is not valid JSON")
     except RecursionError:
         return Rejected("body is nested too deeply")

@@ -5,13 +5,14 @@ ledger backend (SQLite under tmp_path, or Redis under the test's namespace, keys
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 from simulator.server import FakeTexter
 from tests.chaos.support import RABBITMQCTL, TOKEN, rabbitmqctl
+from tests.conftest import wait_for
 from worker.bus.rabbitmq import RabbitBus
 from worker.bus.topology import Topology
 from worker.state.redis_memory import redis_client
@@ -41,9 +42,19 @@ async def broker(amqp_url: str) -> AsyncIterator[Broker]:
     try:
         yield b
     finally:
+        # After a broker restart (broker_control starts it again first) the connection takes
+        # a moment to come back: deleting before it has would leave the queues behind.
+        await wait_for(_connected(bus), 60)
         for topology in b.declared:
             await bus.delete(topology)
         await bus.close()
+
+
+def _connected(bus: RabbitBus) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return bus.connected
+
+    return check
 
 
 def _local(amqp_url: str) -> bool:
