@@ -96,14 +96,29 @@ def lua_script() -> str:
 
 
 def broker_pid() -> int | None:
+    """The RabbitMQ server's Erlang VM. Its CLI tools (rabbitmqctl, rabbitmq-diagnostics) run a
+    beam.smp of their own for a moment, so match the server's boot arguments, not the name."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "beam.smp":
-                    return int(entry.name)
+                if (entry / "comm").read_text().strip() != "beam.smp":
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
+            if b"rabbit" in argv and b"boot" in argv:
+                return int(entry.name)
     return None
+
+
+def broker_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds of the broker so far; None when it is unknown or went away (restarted)."""
+    if pid is None:
+        return None
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return None
 
 
 async def load_wrk(url: str, seconds: float, concurrency: int, script: Path) -> dict[str, float]:
@@ -166,13 +181,15 @@ async def measure(
     target: str, url: str, pid: int, *, seconds: float, concurrency: int, script: Path | None
 ) -> Run:
     beam = broker_pid()
-    cpu0, beam0, t0 = cpu_seconds(pid), cpu_seconds(beam) if beam else 0.0, time.monotonic()
+    cpu0, beam0, t0 = cpu_seconds(pid), broker_cpu_seconds(beam), time.monotonic()
     if script is not None:
         r = await load_wrk(url, seconds, concurrency, script)
     else:
         r = await load_aiohttp(url, seconds, concurrency)
     wall = time.monotonic() - t0
-    cpu, beam_cpu = cpu_seconds(pid) - cpu0, (cpu_seconds(beam) - beam0) if beam else 0.0
+    cpu, beam1 = cpu_seconds(pid) - cpu0, broker_cpu_seconds(beam)
+    # Unknown (nan) rather than a crash when the broker is not visible here or restarted.
+    beam_cpu = beam1 - beam0 if beam0 is not None and beam1 is not None else float("nan")
     ok = r["requests"] - r["non2xx"] - r["errors"]
     return Run(
         target, ok / r["seconds"], r["p50_ms"], r["p99_ms"], int(r["non2xx"] + r["errors"]),
