@@ -18,9 +18,22 @@ NS = "texter_worker"
 
 # Publish-with-confirm takes ~1 ms on a quiet local broker and seconds when it struggles.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# From webhook to Texter call (and a step with its in-process retries): milliseconds when all is
+# well, hours when a Plan waited in the delay tiers (DELAY_SCHEDULE goes up to 2 h by default).
+# Without the long buckets a backlog would read as a flat 10 s on the p99 panel.
+SLOW_BUCKETS = (*LATENCY_BUCKETS, 30, 60, 300, 900, 1800, 3600, 7200, 21600)
+# Evaluating 50 rules for an event takes tens of microseconds (bench/rules_eval.py).
+EVALUATION_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1)
 BODY_BUCKETS = (256, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576, 4194304)
 
 INGRESS_OUTCOMES = ("accepted", "unauthorized", "too_large", "bad_request", "unavailable")
+# Closed label sets exported as zeros from the start: an alert on `increase(x[10m]) > 0` never
+# fires for a series whose first sample is already 1, so the first dead letter after a start
+# would go unnoticed without them.
+RULES_DEAD_LETTER_REASONS = ("poison", "rule_error", "budget_exceeded")
+RULES_SKIP_REASONS = ("echo", "once_per_chat")
+WRITER_PLAN_OUTCOMES = ("done", "retry_later", "parked", "dead_letter")
+WRITER_DEAD_LETTER_REASONS = ("permanent", "in_doubt", "retries_exhausted", "poison")
 
 
 @dataclass(frozen=True)
@@ -187,13 +200,14 @@ class RulesMetrics:
     skipped: Counter
     dead_letters: Counter
     seconds: Histogram
+    evaluation_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> RulesMetrics:
         def counter(name: str, doc: str, labels: list[str]) -> Counter:
             return Counter(f"{NS}_rules_{name}", doc, labels, registry=registry)
 
-        return cls(
+        m = cls(
             events=counter("events", "Events consumed by the rules, by eventName.", ["event"]),
             # Rule names come from the rules file: a closed set chosen by the operator.
             matches=counter("matches", "Rules whose condition matched, by rule.", ["rule"]),
@@ -211,7 +225,18 @@ class RulesMetrics:
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),
+            evaluation_seconds=Histogram(
+                f"{NS}_rules_evaluation_seconds",
+                "Time to evaluate the rules for one event and build its Plans (no I/O).",
+                buckets=EVALUATION_BUCKETS,
+                registry=registry,
+            ),
         )
+        for reason in RULES_DEAD_LETTER_REASONS:
+            m.dead_letters.labels(reason)
+        for reason in RULES_SKIP_REASONS:
+            m.skipped.labels(reason)
+        return m
 
 
 LEDGER_CLAIM_RESULTS = ("claimed", "done", "in_doubt")
@@ -262,7 +287,7 @@ class WriterMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WriterMetrics:
-        return cls(
+        m = cls(
             plans=Counter(
                 f"{NS}_writer_plans",
                 "Plans (or continuations) handled, by outcome: done, retry_later, parked, "
@@ -288,16 +313,21 @@ class WriterMetrics:
                 f"{NS}_writer_step_seconds",
                 "Time to run one step, retries in process included.",
                 ["action"],
-                buckets=LATENCY_BUCKETS,
+                buckets=SLOW_BUCKETS,
                 registry=registry,
             ),
             end_to_end_seconds=Histogram(
                 f"{NS}_end_to_end_seconds",
                 "From webhook received to the Texter call done, for steps of rule Plans.",
-                buckets=LATENCY_BUCKETS,
+                buckets=SLOW_BUCKETS,
                 registry=registry,
             ),
         )
+        for outcome in WRITER_PLAN_OUTCOMES:
+            m.plans.labels(outcome)
+        for reason in WRITER_DEAD_LETTER_REASONS:
+            m.dead_letters.labels(reason)
+        return m
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from worker.errors import (
 )
 from worker.metrics import BREAKER_STATES, TexterMetrics
 from worker.texter.breaker import CircuitBreaker, State
-from worker.texter.endpoints import Endpoint
+from worker.texter.endpoints import ALL, Endpoint
 from worker.texter.policy import (
     Decision,
     NoAnswer,
@@ -124,6 +124,9 @@ class Transport:
         self.breaker = breaker
         self._retry = retry
         self._metrics = metrics
+        if metrics is not None:  # zeros from the start: the 401 alert must see the first one
+            for endpoint in ALL:
+                metrics.unauthorized.labels(endpoint.name)
         self._sleep = sleep
         self._now = now
         # "Full jitter": uniform(0, min(max, initial * 2**n)) spreads replicas' retries apart.
