@@ -142,7 +142,13 @@ async def embedded_bus(topology: Topology) -> AsyncIterator[EmbeddedBus]:
     await bus.close()
 
 
-@pytest.fixture(params=["embedded", "rabbitmq"])
+# Parameters that reach a service through request.getfixturevalue() carry its marker
+# themselves: the collection hook below only sees fixtures a test names directly.
+EMBEDDED_OR_RABBITMQ = ["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)]
+SQLITE_OR_REDIS = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@pytest.fixture(params=EMBEDDED_OR_RABBITMQ)
 def bus(request: pytest.FixtureRequest) -> Bus:
     """Each contract test runs once per transport."""
     name = "embedded_bus" if request.param == "embedded" else "rabbit_bus"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -51,6 +52,36 @@ def test_refuses_to_start_without_a_secret() -> None:
     result = _run("run")
     assert result.returncode == 2
     assert "WEBHOOK_SECRET: not set" in result.stderr
+
+
+def test_port_in_use_fails_start_with_one_clear_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run(
+            "run", "--role", "ingress", WEBHOOK_SECRET="x" * 20, HTTP_HOST="127.0.0.1",
+            HTTP_PORT=str(port), LOG_LEVEL="error",
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"texter-worker: configuration error: HTTP_HOST/HTTP_PORT: cannot listen on "
+        f"127.0.0.1:{port}: Address already in use"
+    ]
+
+
+def test_unknown_host_fails_start_with_one_clear_line() -> None:
+    result = _run(
+        "run", "--role", "ingress", WEBHOOK_SECRET="x" * 20, HTTP_HOST="no-such-host.invalid",
+        LOG_LEVEL="error",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "texter-worker: configuration error: HTTP_HOST/HTTP_PORT: cannot listen on "
+        "no-such-host.invalid:8080: "
+    )
 
 
 def test_unreachable_broker_fails_start_with_a_clear_message() -> None:

@@ -15,6 +15,7 @@ Roles pick what runs in this process (`run --role`): `ingress` (webhooks → bus
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,6 +31,7 @@ from producers.ingress.app import IngressConfig, ReadyState, create_app
 from worker.bus import Bus, Topology, build_topology
 from worker.bus.factory import open_bus
 from worker.dlq import DeadLetterBox
+from worker.errors import ConfigError
 from worker.metrics import Metrics
 from worker.roles import RoleContext, open_shared_state, start_rules, start_writer
 from worker.settings import Settings
@@ -83,7 +85,14 @@ async def _start_http(stack: AsyncExitStack, app: web.Application, settings: Set
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # address in use, no such host, not ours to bind (gaierror too)
+        where = f"{settings.http_host}:{settings.http_port}"
+        # asyncio wraps bind errors in a sentence of its own; the errno's text is the news.
+        errno = exc.errno if isinstance(exc.errno, int) and exc.errno > 0 else None
+        reason = os.strerror(errno) if errno else (exc.strerror or str(exc))
+        raise ConfigError([f"HTTP_HOST/HTTP_PORT: cannot listen on {where}: {reason}"]) from None
     host, port = runner.addresses[0][:2]
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     log.info("http.listening", host=host, port=port, url=url)

@@ -246,3 +246,21 @@ async def test_browse_leaves_messages_and_take_removes_only_the_wanted(
     await wait_for(three)
     left = await bus.browse(topology.dead_queue)
     assert sorted(d.message.message_id for d in left) == ["id-0", "id-2", "id-4"]
+
+
+async def test_a_missing_queue_is_a_bus_error_on_every_operation(bus: Bus) -> None:
+    """Tooling (dlq, benchmarks) gets a BusError it can report, never a KeyError or a raw
+    library error, whichever transport it talks to."""
+
+    async def handler(d: Delivery) -> None:
+        raise AssertionError("nothing to consume")
+
+    missing = "test-no-such-queue"
+    with pytest.raises(Unroutable):
+        await bus.queue_depth(missing)
+    with pytest.raises(Unroutable):
+        await bus.browse(missing)
+    with pytest.raises(Unroutable):
+        await bus.take(missing, lambda d: True)
+    with pytest.raises(Unroutable):
+        await bus.consume(missing, handler)

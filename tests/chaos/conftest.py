@@ -12,7 +12,7 @@ import pytest
 
 from simulator.server import FakeTexter
 from tests.chaos.support import RABBITMQCTL, TOKEN, rabbitmqctl
-from tests.conftest import wait_for
+from tests.conftest import SQLITE_OR_REDIS, wait_for
 from worker.bus.rabbitmq import RabbitBus
 from worker.bus.topology import Topology
 from worker.state.redis_memory import redis_client
@@ -80,7 +80,7 @@ async def broker_control(ctl: None) -> AsyncIterator[None]:
     await rabbitmqctl("await_startup")
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=SQLITE_OR_REDIS)
 async def ledger_env(
     request: pytest.FixtureRequest, namespace: str
 ) -> AsyncIterator[dict[str, str]]:

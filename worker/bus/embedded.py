@@ -212,32 +212,39 @@ class EmbeddedBus:
         for target in self._route(dlx, dead.routing_key):
             self._enqueue(target, _Entry(dead, dlx))
 
+    def _queue(self, name: str) -> _Queue:
+        """A declared queue; a missing one is a BusError, as on RabbitMQ (never a KeyError)."""
+        q = self._queues.get(name)
+        if q is None:
+            raise Unroutable("", name)
+        return q
+
     async def consume(
         self, queue: str, handler: Handler, *, prefetch: int = 16
     ) -> _EmbeddedConsumer:
-        q = self._queues[queue]
+        q = self._queue(queue)
         consumer = _EmbeddedConsumer(self, q, handler)
         q.consumers.append(consumer)
         return consumer
 
     async def get(self, queue: str) -> Delivery | None:
-        q = self._queues[queue]
+        q = self._queue(queue)
         if not q.ready:
             return None
         entry = q.ready.popleft()
         return Delivery(entry.message, queue, entry.exchange, entry.failures > 0, entry.failures)
 
     async def queue_depth(self, queue: str) -> int:
-        return len(self._queues[queue].ready)
+        return len(self._queue(queue).ready)
 
     async def browse(self, queue: str, limit: int = 100) -> list[Delivery]:
-        entries = list(self._queues[queue].ready)[:limit]
+        entries = list(self._queue(queue).ready)[:limit]
         return [Delivery(e.message, queue, e.exchange, e.failures > 0, e.failures) for e in entries]
 
     async def take(
         self, queue: str, wanted: Callable[[Delivery], bool], limit: int = 10_000
     ) -> list[Delivery]:
-        q = self._queues[queue]
+        q = self._queue(queue)
         taken: list[Delivery] = []
         kept: deque[_Entry] = deque()
         for entry in q.ready:

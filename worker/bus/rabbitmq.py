@@ -63,6 +63,12 @@ def _to_amqp(message: Message) -> aio_pika.Message:
     )
 
 
+async def _close_quietly(channel: AbstractChannel) -> None:
+    """Close a channel the broker may already have closed (after a 404, say)."""
+    with contextlib.suppress(*_LINK_ERRORS, RuntimeError):
+        await channel.close()
+
+
 def _header_value(value: Any) -> str | int | bool:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -285,11 +291,21 @@ class RabbitBus:
             child.inc()
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 16) -> RabbitConsumer:
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=prefetch)
-        # ensure=True (a passive declare) registers the queue with the robust channel, which
-        # is what makes aio-pika consume from it again after a reconnect.
-        q = await channel.get_queue(queue)
+        try:
+            channel = await self._connection.channel()
+        except _LINK_ERRORS as exc:
+            raise BusUnavailable(f"cannot open a channel to consume {queue!r}: {exc!r}") from exc
+        try:
+            await channel.set_qos(prefetch_count=prefetch)
+            # ensure=True (a passive declare) registers the queue with the robust channel, which
+            # is what makes aio-pika consume from it again after a reconnect.
+            q = await channel.get_queue(queue)
+        except aiormq.exceptions.ChannelNotFoundEntity as exc:
+            await _close_quietly(channel)
+            raise Unroutable("", queue) from exc  # no such queue
+        except _LINK_ERRORS as exc:
+            await _close_quietly(channel)
+            raise BusUnavailable(f"cannot consume {queue!r}: {exc!r}") from exc
         consumer = RabbitConsumer(channel, q, handler)
         await consumer.start()
         self._consumers.append(consumer)  # strong reference: consumers must outlive reconnects
