@@ -29,12 +29,16 @@ class RuleFailure:
     step_index: int | None = None  # 0-based, as in the idempotency key; None: the condition
     action: str | None = None
     line: int | None = None  # where the failing part is written in the rules file
+    step_count: int | None = None  # how many steps the rule has (for the text)
 
     def describe(self) -> str:
+        """For people: steps count from 1, as in `rules check` ("step 2 of 3"). The machine
+        fields (`step_index`, the dead letter's `x-dead-step`) stay 0-based, as in the keys."""
         if self.step_index is None:
             part = "condition" if self.action is None else "plan"
         else:
-            part = f"step {self.step_index} ({self.action}, line {self.line})"
+            of = "" if self.step_count is None else f" of {self.step_count}"
+            part = f"step {self.step_index + 1}{of} ({self.action}, line {self.line})"
         return f"rule {self.rule}: {part}: {self.reason}"
 
 
@@ -56,7 +60,9 @@ def build_plan(
         try:
             steps.append(step.render(ctx, step_key(pid, index)))
         except StepFailed as exc:
-            return RuleFailure(rule.name, exc.reason, index, step.action, step.line)
+            return RuleFailure(
+                rule.name, exc.reason, index, step.action, step.line, len(rule.steps)
+            )
     try:
         return Plan(
             id=pid,

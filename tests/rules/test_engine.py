@@ -108,12 +108,54 @@ rules:
         ('message.text | regex("^\\\\s*\\\\d{4}\\\\s*$")', "newIncomingMessage", False),
         ("problem.impairedFunctionality.send", "channelHealthProblemCreated", True),
         ("now.hour == 12 and now_ms == 1762776000000", "chatPending", True),
+        # A missing field is falsy where it is read; the rest of the expression still counts.
+        ('chat.crmData.leadId > 5 or chat.title == "Shira Ben David"', "chatPending", True),
+        ('chat.crmData.leadId > 5 or chat.title == "Dana"', "chatPending", False),
+        ("not (chat.missing > 5)", "chatPending", True),
+        ("not (chat.missing <= 5) and not (5 < chat.missing)", "chatPending", True),
+        ("chat.missing | int > 0 or true", "chatPending", True),
+        ("chat.missing | int == 0 and chat.missing | float == 0", "chatPending", True),
+        ("chat.missing | int(7) == 7", "chatPending", True),  # the filter's default applies
+        ("chat.missing + 1 > 0", "chatPending", False),
+        ("not (chat.missing + 1 > 0)", "chatPending", True),
+        ("not (chat.missing / 0 > 1 or -chat.missing < 0 or chat.missing ** 2 >= 0)",
+         "chatPending", True),  # arithmetic gives the missing field again, never an error
+        ("(chat.missing | round) or (chat.missing | abs) or true", "chatPending", True),
+        ("chat.missing == none or chat.missing == chat.missing", "chatPending", False),
+        ('chat.missing != "x"', "chatPending", True),
+        ("chat.missing | length == 0 and chat.missing | list == []", "chatPending", True),
+        ('chat.missing.startswith("x") or chat.missing[0].y or true', "chatPending", True),
+        ('"x" in chat.missing', "chatPending", False),
+        ('not ("x" in chat.missing) and "x" not in chat.missing', "chatPending", True),
+        ('chat.missing in "some text" or chat.missing in ["a"]', "chatPending", False),
+        ('chat.missing not in "some text"', "chatPending", True),
+        ('"Shira" in chat.title and "Dana" not in chat.title', "chatPending", True),
+        ('chat.missing | regex(".*")', "chatPending", False),  # even a pattern matching ""
+        ('chat.missing | has_any([""])', "chatPending", False),
+        ('(chat.missing ~ "x") == "x" and chat.missing | default(3) == 3', "chatPending", True),
+        ("chat.missing is defined", "chatPending", False),
+        ('agent.email.endswith(".co.il") or event_name == "chatPending"', "chatPending", True),
     ],
 )  # fmt: skip
 def test_conditions(condition: str, event: str, matches: bool) -> None:
     result = evaluate(ruleset(CONDITIONS.format(condition=f"'{condition}'")), event)
     assert result.errors == []
     assert result.matched_rules == (["cond"] if matches else [])
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ("chat.__class__", "unsafe"),  # a refused attribute is not a missing field
+        ("chat.__class__ in [1]", "unsafe"),
+        ("chat.title > 5", "'>' not supported"),  # a real type error stays an error
+    ],
+)
+def test_conditions_that_fail_the_rule(condition: str, reason: str) -> None:
+    result = evaluate(ruleset(CONDITIONS.format(condition=f"'{condition}'")), "chatPending")
+    assert result.matched_rules == []
+    [failure] = result.errors
+    assert reason in failure.reason
 
 
 FAILING = """\
@@ -148,8 +190,9 @@ def test_failures_are_data_and_the_other_rules_still_run() -> None:
         "broken-template", 1, "send_message", 10,
     )  # fmt: skip
     assert template.reason == "text: 'dict object' has no attribute 'nickname'"
+    # People read steps from 1, as `rules check` counts them; step_index stays 0-based.
     assert template.describe() == (
-        "rule broken-template: step 1 (send_message, line 10): "
+        "rule broken-template: step 2 of 2 (send_message, line 10): "
         "text: 'dict object' has no attribute 'nickname'"
     )
 

@@ -58,7 +58,7 @@ def test_a_failing_rule_is_shown_and_exits_1(
     )
     assert main(["rules", "test", str(rules), _event(tmp_path, "chatPending"), *NOW_ARG]) == 1
     out = capsys.readouterr().out
-    assert "error: rule r: step 0 (send_message, line 6): text: 'agent' is undefined" in out
+    assert "error: rule r: step 1 of 1 (send_message, line 6): text: 'agent' is undefined" in out
     assert "note: r runs once per chat per window; the consumer enforces it" in out
 
 

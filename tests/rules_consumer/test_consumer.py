@@ -114,6 +114,11 @@ async def test_rule_error_is_dead_lettered_and_other_rules_still_run(pipe: Pipel
     assert reason_of(dead) == "rule_error"
     assert dead.message.headers["x-dead-rule"] == "needs-nickname"
     assert "nickname" in str(dead.message.headers["x-dead-error"])
+    # People read "step 1 of 1"; the machine field stays 0-based, like the step's key.
+    assert str(dead.message.headers["x-dead-error"]).startswith(
+        "rule needs-nickname: step 1 of 1 (update_crm, line 20): data: "
+    )
+    assert dead.message.headers["x-dead-step"] == 0
     assert json.loads(dead.message.body)["eventName"] == "chatPending"  # replayable as is
 
 
