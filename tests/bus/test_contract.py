@@ -264,3 +264,24 @@ async def test_a_missing_queue_is_a_bus_error_on_every_operation(bus: Bus) -> No
         await bus.take(missing, lambda d: True)
     with pytest.raises(Unroutable):
         await bus.consume(missing, handler)
+
+
+async def test_a_delivery_unsettled_at_cancel_comes_back_as_a_redelivery(
+    bus: Bus, topology: Topology
+) -> None:
+    """A consumer stopped mid-handler (shutdown, crash) leaves the message to the next one,
+    marked redelivered and counted: handlers may rely on that to detect a second attempt."""
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck(d: Delivery) -> None:
+        started.set()
+        await never.wait()
+
+    await bus.publish(topology.events_exchange, _msg(1), timeout=5)
+    first = await bus.consume(topology.rules_queue(0), stuck)
+    async with asyncio.timeout(10):
+        await started.wait()
+    await first.cancel()
+
+    seen = await _collect(bus, topology.rules_queue(0), 1)
+    assert [(d.redelivered, d.delivery_count) for d in seen] == [(True, 1)]

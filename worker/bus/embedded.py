@@ -70,7 +70,9 @@ class _EmbeddedConsumer:
             try:
                 await self._deliver(entry)
             except asyncio.CancelledError:
-                q.put(entry, front=True)  # unsettled at shutdown: back where it was
+                # Unsettled at shutdown: back where it was, as a redelivery that counts toward
+                # the delivery limit (what a quorum queue does when a channel closes).
+                self._bus.requeue(q, entry)
                 raise
             finally:
                 self._idle.set()
