@@ -51,10 +51,11 @@ async def send_template(request: web.Request) -> web.Response:
     if not matches or not approved_languages(matches[0]):
         fail(400, "no approved template with that name")
     template = matches[0]
-    if phone in s.unsubscribed:  # documented: skipped, and success false
+    account = template["channelInfo"]["accountId"]  # `from`, or the template's own account
+    if s.blocks_templates(phone, account):  # documented: skipped, and success false
         return answer({"success": False, "error": "recipient unsubscribed from templates"})
     text = render(template, body.get("language"), body.get("body") or [])
-    chat = s.chat_by_phone(phone) or s.add_chat(phone, phone, account_id=body.get("from"))
+    chat = s.chat_by_phone(phone, account) or s.add_chat(phone, phone, account_id=account)
     if chat.last_message_ms is None:
         chat.status = BULK if template.get("usage") == "bulk" else chat.status
     message = s.add_message(chat, "outgoing", {"type": "special", "text": text})
@@ -78,32 +79,31 @@ def render(template: Json, language: str | None, values: list[str]) -> str:
     fail(400, f"no approved localization for language {language}")
 
 
-@routes.post(T + "/unsubscribe")
-async def unsubscribe(request: web.Request) -> web.Response:
+async def _opt_out_body(request: web.Request) -> tuple[str, str | None]:
+    """(phone digits, accountId or None = every WhatsApp account) of an opt-out/opt-in."""
     body = await body_object(request)
     if (problem := v.check_opt_out(body)) is not None:
         fail(400, problem)
+    return v.normalize_phone(body["phone"]), body.get("accountId")
+
+
+@routes.post(T + "/unsubscribe")
+async def unsubscribe(request: web.Request) -> web.Response:
+    phone, account = await _opt_out_body(request)
     s = state(request)
-    phone = v.normalize_phone(body["phone"])
-    chat = s.chat_by_phone(phone)
-    entry: Json = {"phone": f"+{phone}", "date": s.clock()}
-    if chat is not None:
-        entry["title"] = chat.title
-    s.unsubscribed.setdefault(phone, entry)
-    if chat is not None:
-        emitter(request).emit("chatUnsubscribed", {"chat": chat.full()})
+    if s.opt_out(phone, account):
+        for chat in s.chats_by_phone(phone, account):
+            emitter(request).emit("chatUnsubscribed", {"chat": chat.full()})
     return answer({"success": True})
 
 
 @routes.post(T + "/subscribe")
 async def resubscribe(request: web.Request) -> web.Response:
-    body = await body_object(request)
-    if (problem := v.check_opt_out(body)) is not None:
-        fail(400, problem)
+    phone, account = await _opt_out_body(request)
     s = state(request)
-    phone = v.normalize_phone(body["phone"])
-    if s.unsubscribed.pop(phone, None) is not None and (chat := s.chat_by_phone(phone)):
-        emitter(request).emit("chatSubscribed", {"chat": chat.full()})
+    if s.opt_in(phone, account):
+        for chat in s.chats_by_phone(phone, account):
+            emitter(request).emit("chatSubscribed", {"chat": chat.full()})
     return answer({"success": True})
 
 
@@ -118,8 +118,7 @@ async def list_unsubscribed_account(request: web.Request) -> web.Response:
 
 
 def _unsubscribed(request: web.Request, account: str | None) -> web.Response:
-    entries = sorted(state(request).unsubscribed.values(), key=lambda e: e["date"])
-    entries = [e for e in entries if account is None or e.get("accountId") in (None, account)]
+    entries = state(request).opt_outs(account)
     page = paged(entries, request, default=10_000, high=9_999)
     return answer([{k: e[k] for k in ("title", "phone") if k in e} for e in page])
 

@@ -1,10 +1,10 @@
 """Fault injection for the fake Texter, and the record of every call it received.
 
 `Faults` is plain configuration (set it in a test, or POST it to /_control/faults); `FaultPlan`
-turns it into one decision per incoming request. Counted faults (`errors`, `timeouts`, `drops`)
-are used up one request at a time, in that order of precedence, so a test can say "the next
-three requests fail with 503". `rate_limit` answers 429 with Retry-After to every request over
-the configured number per sliding second, like a real gateway would.
+turns it into one decision per incoming request. Counted faults (`errors`, `timeouts`, `drops`,
+`bad_bodies`) are used up one request at a time, in that order of precedence, so a test can say
+"the next three requests fail with 503". `rate_limit` answers 429 with Retry-After to every
+request over the configured number per sliding second, like a real gateway would.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ class Faults:
     timeouts: int = 0  # the next N requests hang for `hang` seconds (client should time out)
     hang: float = 30.0
     drops: int = 0  # the next N requests: connection closed after the request arrived
+    bad_bodies: int = 0  # the next N requests are processed, but a 2xx answer's body is...
+    bad_body: str = '["not", "the", "documented", "shape"]'  # ...this (as application/json)
     paths: list[str] = field(default_factory=list)  # only requests whose path contains one
 
     def to_json(self) -> dict[str, Any]:
@@ -47,19 +49,22 @@ class Action(enum.Enum):
     ERROR = "error"
     TIMEOUT = "timeout"
     DROP = "drop"
+    BAD_BODY = "bad_body"
 
 
 @dataclass
 class Call:
-    """One request the fake received, recorded on arrival; `status` is set when it answers."""
+    """One request the fake received, recorded on arrival; `status` and `answered_at` are set
+    when it answers."""
 
     method: str
     path: str
     query: dict[str, list[str]]
     body: Any  # parsed JSON, or the text when not JSON, or None
-    at: float  # monotonic seconds (the fake's clock)
+    at: float  # monotonic seconds (the fake's clock) when the request reached the fake
     status: int | None = None  # what it answered; None for timeouts and drops
     fault: str = "none"
+    answered_at: float | None = None  # monotonic seconds when it answered; None if it did not
 
 
 class FaultPlan:
@@ -82,6 +87,7 @@ class FaultPlan:
             ("errors", Action.ERROR),
             ("timeouts", Action.TIMEOUT),
             ("drops", Action.DROP),
+            ("bad_bodies", Action.BAD_BODY),
         ):
             if getattr(f, name) > 0:
                 setattr(f, name, getattr(f, name) - 1)

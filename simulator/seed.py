@@ -39,11 +39,7 @@ def seed(state: State) -> dict[str, Chat]:
     chats["dana"].labels = ["VIP"]
     chats["avi"].status = PENDING
     chats["avi"].department_id = "customer_service"
-    state.unsubscribed["972531112233"] = {
-        "phone": "+972531112233",
-        "title": "Avi Mizrahi",
-        "date": state.clock(),
-    }
+    state.opt_out(chats["avi"].phone, None)  # from every account
     _templates(state)
     return chats
 

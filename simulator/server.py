@@ -7,8 +7,10 @@
         fake.calls          # every request received, in order
 
 Every API request passes one middleware: record the call ▸ check the bearer token (401) ▸
-apply the configured fault (latency, 429 over a rate, 5xx burst, hang, connection drop) ▸
-the handler. /_control/* is neither recorded nor authenticated nor faulted (control.py).
+apply the configured fault (latency, 429 over a rate, 5xx burst, hang, connection drop, a 2xx
+with a body of the wrong shape) ▸ the handler. The arrival time is taken before anything is
+awaited, so `Call.at` is when the request reached the fake, not when it got to run.
+/_control/* is neither recorded nor authenticated nor faulted (control.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from simulator.state import State, wall_clock_ms
 from simulator.web import EMITTER, STATE, Fail, answer
 
 API_PREFIX = "/server/api/v2"
+JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -123,6 +126,7 @@ class FakeTexter:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived = time.monotonic()  # before any await: the arrival time, not the handling time
         if request.path.startswith("/_control/"):
             return await _guard(handler, request)
         call = Call(
@@ -130,19 +134,25 @@ class FakeTexter:
             path=request.path.removeprefix(API_PREFIX),
             query={k: request.query.getall(k) for k in request.query},
             body=_parse(await request.read()),
-            at=time.monotonic(),
+            at=arrived,
         )
         self.calls.append(call)
+        response = await self._answer(call, request, handler)
+        call.answered_at = time.monotonic()
+        call.status = None if response is None else response.status
+        return response if response is not None else web.Response(status=204)
+
+    async def _answer(
+        self, call: Call, request: web.Request, handler: Handler
+    ) -> web.StreamResponse | None:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
-            call.status, call.fault = 401, "unauthorized"
+            call.fault = "unauthorized"
             return answer({"error": "Unauthorized", "statusCode": 401}, 401)
         action = self.plan.decide(call.path)
         call.fault = action.value
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
-        response = await self._apply(action, request, handler)
-        call.status = None if response is None else response.status
-        return response if response is not None else web.Response(status=204)
+        return await self._apply(action, request, handler)
 
     async def _apply(
         self, action: Action, request: web.Request, handler: Handler
@@ -165,7 +175,11 @@ class FakeTexter:
                 return web.Response(status=503, text="shutting down")
             except TimeoutError:
                 pass
-        return await _guard(handler, request)
+        handled = await _guard(handler, request)
+        if action is Action.BAD_BODY and 200 <= handled.status < 300:
+            # The request was processed; only the answer has a shape the reference does not give.
+            return web.Response(status=handled.status, text=f.bad_body, content_type=JSON)
+        return handled
 
 
 async def _guard(handler: Handler, request: web.Request) -> web.StreamResponse:

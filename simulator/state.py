@@ -138,7 +138,8 @@ class State:
         self.messages: dict[str, list[Json]] = {}
         self.labels: dict[str, Json] = {}
         self.templates: dict[tuple[str, str], Json] = {}
-        self.unsubscribed: dict[str, Json] = {}  # phone -> {phone, title?, date, accountId?}
+        # (phone, accountId or None for every account) -> {phone, title?, date, accountId?}
+        self.unsubscribed: dict[tuple[str, str | None], Json] = {}
         self.scenarios: dict[str, Json] = {}
         self.quick_replies: dict[str, Json] = {}
         self.agents: list[Agent] = []
@@ -158,8 +159,57 @@ class State:
         self.messages[chat.id] = []
         return chat
 
-    def chat_by_phone(self, phone: str) -> Chat | None:
-        return next((c for c in self.chats.values() if c.phone == phone), None)
+    def chat_by_phone(self, phone: str, account_id: str | None = None) -> Chat | None:
+        """The contact's chat (with that business account, when one is given)."""
+        chats = self.chats_by_phone(phone, account_id)
+        return chats[0] if chats else None
+
+    def chats_by_phone(self, phone: str, account_id: str | None = None) -> list[Chat]:
+        return [
+            c
+            for c in self.chats.values()
+            if c.phone == phone and account_id in (None, c.account_id)
+        ]
+
+    # Template opt-outs. The reference: `accountId` omitted means "all WhatsApp channels". An
+    # opt-out is kept per (phone, account), None standing for every account, so an opt-out from
+    # one account blocks only that account's template sends, and an account-scoped opt-in
+    # lifts only that account's opt-out (a phone that opted out everywhere stays out).
+
+    def opt_out(self, phone: str, account_id: str | None) -> bool:
+        """Record an opt-out; False if this exact one existed already."""
+        key = (phone, account_id)
+        if key in self.unsubscribed:
+            return False
+        entry: Json = {"phone": f"+{phone}", "date": self.clock()}
+        if (chat := self.chat_by_phone(phone, account_id)) is not None:
+            entry["title"] = chat.title
+        if account_id is not None:
+            entry["accountId"] = account_id
+        self.unsubscribed[key] = entry
+        return True
+
+    def opt_in(self, phone: str, account_id: str | None) -> bool:
+        """Lift opt-outs: every one of the phone without an account, else that account's."""
+        keys = [k for k in self.unsubscribed if k[0] == phone and account_id in (None, k[1])]
+        for key in keys:
+            del self.unsubscribed[key]
+        return bool(keys)
+
+    def blocks_templates(self, phone: str, account_id: str) -> bool:
+        """Does an opt-out stop a template from `account_id` to `phone`?"""
+        return (phone, None) in self.unsubscribed or (phone, account_id) in self.unsubscribed
+
+    def opt_outs(self, account_id: str | None = None) -> list[Json]:
+        """One entry per opted-out phone, oldest opt-out first: all of them, or (with an
+        account) those whose template sends from that account are skipped."""
+        entries = sorted(self.unsubscribed.values(), key=lambda e: int(e["date"]))
+        if account_id is not None:
+            entries = [e for e in entries if e.get("accountId") in (None, account_id)]
+        first: dict[str, Json] = {}
+        for entry in entries:
+            first.setdefault(entry["phone"], entry)
+        return list(first.values())
 
     def find_agent(self, uid: str | None, email: str | None, crm_id: str | None) -> Agent | None:
         for agent in self.agents:

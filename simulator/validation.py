@@ -95,6 +95,9 @@ def check_opt_out(body: Any) -> str | None:
     phone = body.get("phone")
     if not isinstance(phone, str) or not 5 <= len(phone) <= 30:
         return "phone must be 5-30 characters"
+    account = body.get("accountId")
+    if account is not None and not (isinstance(account, str) and account):
+        return "accountId must be a non-empty string (omit it for every account)"
     return None
 
 

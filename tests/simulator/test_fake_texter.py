@@ -167,6 +167,59 @@ async def test_state_changes_emit_webhooks(
     assert all(d.status == 202 for d in fake.emitter.deliveries)
 
 
+async def test_opt_out_webhooks_fire_on_a_change_only(
+    fake: FakeTexter, receiver: Receiver, http: aiohttp.ClientSession
+) -> None:
+    account = "972509876543"
+    for path, body in (
+        ("unsubscribe", {"phone": "0547654321", "accountId": account}),
+        ("unsubscribe", {"phone": "0547654321", "accountId": account}),  # already out
+        ("subscribe", {"phone": "0547654321", "accountId": "972500000002"}),  # not out there
+        ("subscribe", {"phone": "0547654321"}),
+    ):
+        url = f"{fake.url}/whatsapp/templates/{path}"
+        async with http.post(url, json=body, headers=AUTH) as resp:
+            assert (resp.status, await resp.json()) == (200, {"success": True})
+    await fake.emitter.drain()
+    assert receiver.events() == ["chatUnsubscribed", "chatSubscribed"]
+    assert receiver.received[0][0]["eventData"]["chat"]["_id"] == yossi(fake)
+
+
+async def test_bad_body_fault_processes_the_request_then_answers_the_wrong_shape(
+    fake: FakeTexter, http: aiohttp.ClientSession
+) -> None:
+    fake.set_faults(bad_bodies=1, bad_body='{"unexpected": true}')
+    label = {"id": "new", "name": "New"}
+    async with http.post(f"{fake.url}/labels", json=label, headers=AUTH) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/json"
+        assert await resp.json() == {"unexpected": True}
+    assert "new" in fake.state.labels  # the request did take effect
+    async with http.get(f"{fake.url}/labels/new", headers=AUTH) as resp:
+        assert (await resp.json())["id"] == "new"  # used up: the next answer is normal
+    assert [c.fault for c in fake.calls] == ["bad_body", "none"]
+
+
+async def test_a_failing_request_keeps_its_answer_under_the_bad_body_fault(
+    fake: FakeTexter, http: aiohttp.ClientSession
+) -> None:
+    fake.set_faults(bad_bodies=1)
+    async with http.get(f"{fake.url}/labels/nope", headers=AUTH) as resp:
+        assert resp.status == 404
+        assert (await resp.json())["statusCode"] == 404
+
+
+async def test_latency_fault_delays_the_answer(
+    fake: FakeTexter, http: aiohttp.ClientSession
+) -> None:
+    fake.set_faults(latency=0.2)
+    async with http.get(f"{fake.url}/labels", headers=AUTH) as resp:
+        assert resp.status == 200
+    (call,) = fake.calls
+    assert call.answered_at is not None
+    assert call.answered_at - call.at >= 0.2
+
+
 async def test_agent_take_emits_chat_assigned(
     fake: FakeTexter, receiver: Receiver, http: aiohttp.ClientSession
 ) -> None:

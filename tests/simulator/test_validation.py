@@ -93,6 +93,21 @@ def test_label_body(body: dict[str, Any], creating: bool, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        ({"phone": "0521234567"}, True),
+        ({"phone": "0521234567", "accountId": "972509876543"}, True),
+        ({"phone": "1234"}, False),
+        ({"phone": "0521234567", "accountId": ""}, False),
+        ({"phone": "0521234567", "accountId": 972509876543}, False),
+        ([], False),
+    ],
+)
+def test_opt_out_body(body: Any, ok: bool) -> None:
+    assert (v.check_opt_out(body) is None) == ok
+
+
+@pytest.mark.parametrize(
     ("phone", "normal"),
     [
         ("0521234567", "972521234567"),

@@ -155,7 +155,7 @@ async def test_template_opt_outs(client: TexterClient) -> None:
     phones = [u.phone for u in await client.list_unsubscribed()]
     assert phones == ["+972531112233", "+972547654321"]  # oldest opt-out first
     assert len(await client.list_unsubscribed(ACCOUNT, limit=1)) == 1
-    await client.resubscribe_to_templates("972547654321", account_id=ACCOUNT)
+    await client.resubscribe_to_templates("972547654321")
     assert [u.phone for u in await client.list_unsubscribed()] == ["+972531112233"]
 
 

@@ -6,17 +6,22 @@ waited. The breaker's clock is the FakeClock, so the cool-down passes when the t
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from email.utils import formatdate
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from simulator.server import FakeTexter
 from worker.errors import (
+    AmbiguousRequestError,
     AmbiguousSendError,
     CircuitOpen,
     TexterBadRequest,
+    TexterBadResponse,
     TexterConnectionError,
     TexterNotFound,
     TexterRateLimited,
@@ -27,7 +32,8 @@ from worker.errors import (
 from worker.metrics import TexterMetrics
 from worker.texter import ClientOptions, RetryConfig, TexterClient, open_client
 from worker.texter.breaker import State
-from worker.texter.requests import AssignChat, SendMessage, SendTemplate
+from worker.texter.endpoints import ALL
+from worker.texter.requests import AssignChat, CreateTemplate, SendMessage, SendTemplate
 
 from .conftest import OPTIONS, TOKEN, FakeClock, RecordingSleep
 
@@ -120,16 +126,20 @@ async def test_429_waits_as_told(
     )
 
 
-async def test_503_with_http_date_retry_after_even_for_a_send(
-    client: TexterClient, fake: FakeTexter, sleep: RecordingSleep
+@pytest.mark.parametrize("status", [429, 503])
+async def test_http_date_retry_after_is_waited_exactly_even_for_a_send(
+    fake: FakeTexter, sleep: RecordingSleep, status: int
 ) -> None:
-    cid = await yossi(client)
-    fake.calls.clear()
-    fake.set_faults(errors=1, error_status=503, error_retry_after=formatdate(usegmt=True))
-    await client.send_text(cid, "hi")  # 503 means "not processed": safe to send again
-    assert len(sleep.waits) == 1
-    assert 0 <= sleep.waits[0] <= 1
-    assert [c.status for c in fake.calls] == [503, 200]
+    """The client's `now` is fixed; the fake asks to come back at an HTTP-date 7 s after it."""
+    now = datetime(2025, 11, 10, 12, 0, 0, tzinfo=UTC)
+    when = format_datetime(now + timedelta(seconds=7), usegmt=True)
+    async with open_client(fake.url, TOKEN, OPTIONS, sleep=sleep, now=lambda: now) as client:
+        cid = await yossi(client)
+        fake.calls.clear()
+        fake.set_faults(errors=1, error_status=status, error_retry_after=when)
+        await client.send_text(cid, "hi")  # 429/503 mean "not processed": safe to send again
+    assert sleep.waits == [7.0]
+    assert [(c.status, c.fault) for c in fake.calls] == [(status, "error"), (200, "none")]
 
 
 async def test_real_wait_honours_retry_after(fake: FakeTexter) -> None:
@@ -275,3 +285,95 @@ async def test_request_metrics(client: TexterClient, registry: CollectorRegistry
     assert sample(registry, "requests_total", endpoint="get_label", status="4xx") == 1
     assert sample(registry, "request_seconds_count", endpoint="get_label") == 1
     assert sample(registry, "rate_limit_wait_seconds_count") == 2
+
+
+async def test_fixed_latency_is_felt_by_the_client(
+    client: TexterClient, fake: FakeTexter, registry: CollectorRegistry
+) -> None:
+    fake.set_faults(latency=0.2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await client.list_labels()
+    took = loop.time() - started
+    (call,) = fake.calls
+    assert call.answered_at is not None
+    assert call.answered_at - call.at >= 0.2  # the fake held the answer back
+    assert took >= 0.2
+    assert sample(registry, "request_seconds_sum", endpoint="list_labels") >= 0.2
+
+
+async def test_a_2xx_of_the_wrong_shape_is_a_bad_response(
+    client: TexterClient, fake: FakeTexter, sleep: RecordingSleep
+) -> None:
+    fake.set_faults(bad_bodies=1)  # a JSON array where a label page (an object) belongs
+    with pytest.raises(TexterBadResponse) as caught:
+        await client.list_labels()
+    assert (caught.value.endpoint, caught.value.status) == ("list_labels", 200)
+    assert caught.value.body == fake.faults.bad_body
+    assert "Expected `object`, got `array`" in str(caught.value)
+    assert [c.fault for c in fake.calls] == ["bad_body"]  # permanent: not retried
+    assert sleep.waits == []
+    assert (await client.list_labels()).total == 4  # the fault was used up
+
+
+async def test_a_body_that_is_not_json_is_a_bad_response(
+    client: TexterClient, fake: FakeTexter
+) -> None:
+    fake.set_faults(bad_bodies=1, bad_body="<html>gateway</html>")
+    with pytest.raises(TexterBadResponse, match="gateway"):
+        await client.create_label("new", "New")
+    assert "new" in fake.state.labels  # Texter did it; only the answer was unreadable
+
+
+ACCOUNT = "972509876543"
+Create = Callable[[TexterClient], Awaitable[object]]
+# Every non-idempotent endpoint that is not a send: a repeat could create a duplicate.
+CREATES: dict[str, Create] = {
+    "create_label": lambda c: c.create_label("new", "New"),
+    "create_template": lambda c: c.create_template(
+        ACCOUNT, CreateTemplate(title="T", category="UTILITY", chat_status=1, usage="inbox")
+    ),
+    "submit_template": lambda c: c.submit_template(ACCOUNT, "order_ready", "en"),
+    "create_quick_reply": lambda c: c.create_quick_reply(
+        {"contents": [{"type": "text", "text": "hi"}], "target": [{"name": "whatsapp"}]}
+    ),
+    "import_subscription": lambda c: c.import_subscription({"name": "(SUB) Chat Resolved"}),
+    "copy_scenario": lambda c: c.copy_scenario("f" * 24, from_version=1, new_name="copy"),
+}
+
+
+def test_the_create_table_covers_every_non_idempotent_non_send_endpoint() -> None:
+    assert {e.name for e in ALL if not e.idempotent and not e.send} == set(CREATES)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [{"drops": 1}, {"errors": 1, "error_status": 502}, {"errors": 1, "error_status": 500}],
+    ids=["drop", "502", "500"],
+)
+@pytest.mark.parametrize("name", sorted(CREATES))
+async def test_an_ambiguous_create_is_not_retried_and_not_called_a_send(
+    client: TexterClient,
+    fake: FakeTexter,
+    sleep: RecordingSleep,
+    name: str,
+    faults: dict[str, int],
+) -> None:
+    fake.set_faults(**faults)
+    with pytest.raises(AmbiguousRequestError) as caught:
+        await CREATES[name](client)
+    assert type(caught.value) is AmbiguousRequestError  # not AmbiguousSendError
+    assert caught.value.endpoint == name
+    assert len(fake.calls) == 1
+    assert sleep.waits == []
+
+
+async def test_a_timeout_on_a_create_is_ambiguous(fake: FakeTexter, sleep: RecordingSleep) -> None:
+    async with open_client(fake.url, TOKEN, ClientOptions(timeout=0.3), sleep=sleep) as client:
+        fake.set_faults(timeouts=1, hang=10)
+        with pytest.raises(AmbiguousRequestError) as caught:
+            await client.create_label("new", "New")
+    assert type(caught.value) is AmbiguousRequestError
+    assert (caught.value.endpoint, caught.value.reason) == ("create_label", "timeout")
+    assert len(fake.calls) == 1
+    assert sleep.waits == []
