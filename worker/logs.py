@@ -26,13 +26,26 @@ _LEVELS = {
 
 
 # International phone numbers as WhatsApp ids carry them: 9 to 15 digits, maybe a leading +.
-_PHONE = re.compile(r"(?<![\w.])\+?(\d{3})\d{3,9}(\d{3})(?![\w.])")
+# Not inside a word, a dotted or dashed id (wamid.…, 1712345678.123, a UUID's last group); a
+# sentence's full stop may follow.
+_PHONE = re.compile(r"(?<![\w.-])\+?(\d{3})\d{3,9}(\d{3})(?![\w-]|\.\w)")
+# As people write them: "+972 54-123-4567", "054-1234567", "+1 415 555 0100". A + or a trunk
+# 0 and an area code first, then groups split by one space or dash (9 to 15 digits in all).
+# Dates, times, UUIDs and ObjectIds do not start that way or are glued to more id characters.
+_WRITTEN_PHONE = re.compile(
+    r"(?<![\w.:/+-])(?:\+\d{1,3}|0\d{1,3})(?:[ -]\d{2,10}){1,4}(?![\w:/-]|\.\w)"
+)
 _SECRET_KEYS = re.compile(r"token|secret|password|authorization|api_key", re.IGNORECASE)
+
+
+def _mask_written(m: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", m[0])
+    return f"{digits[:3]}***{digits[-3:]}" if 9 <= len(digits) <= 15 else m[0]
 
 
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
-        return _PHONE.sub(lambda m: f"{m[1]}***{m[2]}", value)
+        return _PHONE.sub(lambda m: f"{m[1]}***{m[2]}", _WRITTEN_PHONE.sub(_mask_written, value))
     if isinstance(value, list | tuple):
         return [_mask(v) for v in value]
     if isinstance(value, dict):

@@ -115,7 +115,12 @@ async def webhook(request: web.Request) -> web.Response:
     finally:
         metrics.in_flight.dec()
     counters.outcome(result.outcome).inc()
-    log.info("webhook", outcome=result.outcome, status=result.status, **result.log)
+    log.info(
+        "webhook",
+        outcome=result.outcome,
+        status=result.status,
+        **{("event_id" if k == "id" else k): v for k, v in result.log.items()},
+    )
     return result.response
 
 

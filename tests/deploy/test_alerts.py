@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.support import (
     ALERT_TESTS,
@@ -20,6 +23,9 @@ from tests.deploy.support import (
     promtool,
     unknown_in,
 )
+from worker.metrics import RULES_DEAD_LETTER_REASONS, WRITER_DEAD_LETTER_REASONS, Metrics
+from worker.texter.client import open_client
+from worker.texter.endpoints import ALL
 
 # What issue 6 asks to be alerted on, and the alert that does it.
 REQUIRED = {
@@ -132,3 +138,53 @@ def test_promtool_unit_tests_of_every_alert() -> None:
 
 def test_promtool_check_config() -> None:
     assert "SUCCESS" in _promtool("check", "config", str(PROMETHEUS_CONFIG))
+
+
+_INCREASE = re.compile(r"increase\((\w+)(?:\{([^}]*)\})?\[")
+
+
+def increased_counters() -> set[tuple[str, frozenset[tuple[str, str]]]]:
+    """(counter, its label=value matchers) for every increase() in the alert rules."""
+    return {
+        (name, frozenset(re.findall(r'(\w+)="([^"]*)"', matchers or "")))
+        for rule in rules()
+        for name, matchers in _INCREASE.findall(rule["expr"])
+    }
+
+
+async def test_counters_the_alerts_watch_are_exported_as_zero_from_the_start() -> None:
+    """`increase(x[15m]) > 0` misses the first count of a series that first appears at 1, so
+    every counter an alert watches must be on /metrics, at 0, before anything happened: a fresh
+    registry, plus the Texter client (it exports texter_unauthorized per endpoint)."""
+    metrics = Metrics.create()
+    async with open_client("http://127.0.0.1:9/server/api/v2", "token", metrics=metrics.texter):
+        scraped = generate_latest(metrics.registry).decode()
+    samples = [
+        (s.name, s.labels, s.value)
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+    ]
+
+    def zeros(name: str, **labels: str) -> list[dict[str, str]]:
+        found = [
+            have
+            for sample, have, value in samples
+            if sample == name and labels.items() <= have.items()
+        ]
+        assert all(value == 0 for sample, have, value in samples if sample == name)
+        return found
+
+    watched = increased_counters()
+    assert {name for name, _ in watched} >= {
+        "texter_worker_writer_plans_total",
+        "texter_worker_rules_dead_letters_total",
+        "texter_worker_texter_unauthorized_total",
+    }
+    for name, matchers in watched:
+        assert zeros(name, **dict(matchers)), f"{name}{dict(matchers)} is not exported at 0"
+    rules_reasons = {s["reason"] for s in zeros("texter_worker_rules_dead_letters_total")}
+    assert rules_reasons == set(RULES_DEAD_LETTER_REASONS)
+    writer_reasons = {s["reason"] for s in zeros("texter_worker_writer_dead_letters_total")}
+    assert writer_reasons == set(WRITER_DEAD_LETTER_REASONS)
+    endpoints = {s["endpoint"] for s in zeros("texter_worker_texter_unauthorized_total")}
+    assert endpoints == {e.name for e in ALL}

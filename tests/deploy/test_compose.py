@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.support import ROOT
+from tests.deploy.support import ALERTS, ROOT
 from worker.cli import build_parser
 from worker.settings import VARIABLES, Settings
 from worker.texter.client import credentials
@@ -148,6 +148,20 @@ def test_volumes_exist_in_the_repo_or_are_declared() -> None:
     assert used == declared
 
 
+def test_rabbitmq_keeps_its_data_in_a_named_volume() -> None:
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in services()["rabbitmq"]["volumes"]}
+    assert mounts["/var/lib/rabbitmq"] == "rabbitmq-data"
+    assert "rabbitmq-data" in compose()["volumes"], "declared at the top level"
+
+
+def test_grafana_and_prometheus_wait_for_what_they_read() -> None:
+    assert services()["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+    assert services()["prometheus"]["depends_on"] == {
+        "rabbitmq": {"condition": "service_healthy"},
+        "worker": {"condition": "service_started"},
+    }
+
+
 def test_state_dir_and_rules_file_are_mounted_where_the_worker_looks() -> None:
     worker = services()["worker"]
     env = worker["environment"]
@@ -245,9 +259,14 @@ def test_prometheus_scrapes_the_services_compose_runs() -> None:
     assert rabbit["metrics_path"] == "/metrics/per-object"
     mounts = {m.split(":")[1]: m.split(":")[0] for m in services()["prometheus"]["volumes"]}
     config_dir = Path("/etc/prometheus")
-    for rule_file in config["rule_files"]:
-        assert mounts[str(config_dir / rule_file)] == f"./deploy/prometheus/{rule_file}"
     assert mounts[str(config_dir / "prometheus.yml")] == "./deploy/prometheus/prometheus.yml"
+    # The alert rules are loaded: the one rules file, mounted next to the config (relative paths
+    # in rule_files are resolved against the config file's directory), and it has alerts in it.
+    assert config["rule_files"] == ["alerts.yml"]
+    source = mounts[str(config_dir / "alerts.yml")]
+    assert (ROOT / source).resolve() == ALERTS.resolve()
+    groups = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+    assert sum(len(group["rules"]) for group in groups) > 0
 
 
 def test_grafana_datasource_points_at_prometheus() -> None:

@@ -43,21 +43,52 @@ def test_every_query_uses_metrics_that_exist(expr: str) -> None:
 
 
 def test_panels_people_look_at() -> None:
-    """The panels issue 6 asks for, each found by the metric it plots."""
-    used = {m for expr in queries() for m in parse_query(expr).metrics}
+    """The panels issue 6 asks for, each found by the metrics one of its queries plots."""
+    per_query = [parse_query(expr).metrics for expr in queries()]
     wanted = {
-        "webhooks/s by outcome": "texter_worker_ingress_requests_total",
-        "end-to-end latency": "texter_worker_end_to_end_seconds_bucket",
-        "rule matches by rule": "texter_worker_rules_matches_total",
-        "Texter calls by endpoint and status": "texter_worker_texter_requests_total",
-        "retries": "texter_worker_texter_retries_total",
-        "dead letters by reason": "texter_worker_rules_dead_letters_total",
-        "rate-limit wait": "texter_worker_texter_rate_limit_wait_seconds_bucket",
-        "breaker state": "texter_worker_texter_breaker_state",
-        "queue depth": "rabbitmq_queue_messages_ready",
-        "ledger size": "texter_worker_state_ledger_entries",
+        "webhooks/s by outcome": {"texter_worker_ingress_requests_total"},
+        "end-to-end latency": {"texter_worker_end_to_end_seconds_bucket"},
+        "rule matches by rule": {"texter_worker_rules_matches_total"},
+        "Texter calls by endpoint and status": {"texter_worker_texter_requests_total"},
+        "retries": {"texter_worker_texter_retries_total"},
+        "rules dead letters by reason": {"texter_worker_rules_dead_letters_total"},
+        "writer dead letters by reason": {"texter_worker_writer_dead_letters_total"},
+        "rate-limit wait": {"texter_worker_texter_rate_limit_wait_seconds_bucket"},
+        "rate-limit utilisation": {
+            "texter_worker_texter_requests_total",
+            "texter_worker_texter_rate_limit_per_second",
+        },
+        "breaker state": {"texter_worker_texter_breaker_state"},
+        "queue depth": {"rabbitmq_queue_messages_ready"},
+        "ledger size": {"texter_worker_state_ledger_entries"},
     }
-    assert {what for what, metric in wanted.items() if metric not in used} == set()
+    missing = {what for what, need in wanted.items() if not any(need <= m for m in per_query)}
+    assert missing == set()
+
+
+def test_rate_limit_utilisation_is_requests_over_the_limit() -> None:
+    """Utilisation: requests/s divided by the configured TEXTER_RATE_LIMIT, as in the alert."""
+    ratios = [
+        expr
+        for expr in queries()
+        if "texter_worker_texter_rate_limit_per_second" in parse_query(expr).metrics
+    ]
+    assert ratios, "no panel divides by texter_worker_texter_rate_limit_per_second"
+    for expr in ratios:
+        top, _, bottom = expr.partition(" / ")
+        assert "rate(texter_worker_texter_requests_total[" in top, expr
+        assert parse_query(bottom).metrics == {"texter_worker_texter_rate_limit_per_second"}, expr
+
+
+@pytest.mark.parametrize("metric", ["rules_dead_letters_total", "writer_dead_letters_total"])
+def test_dead_letters_are_shown_by_reason(metric: str) -> None:
+    by_reason = [
+        expr
+        for expr in queries()
+        if f"texter_worker_{metric}" in parse_query(expr).metrics
+        and "reason" in parse_query(expr).grouping
+    ]
+    assert by_reason, f"no panel plots texter_worker_{metric} by reason"
 
 
 def test_every_panel_uses_the_provisioned_datasource() -> None:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import os
 import signal
+import sys
 from dataclasses import replace
 
-from worker.commands import Subparsers, load_settings_or_exit
+from worker.commands import EXIT_CONFIG, Subparsers, load_settings_or_exit
+from worker.commands.run import EXIT_UNAVAILABLE
 from worker.demo import run_demo
+from worker.errors import BusError, ConfigError
 from worker.logs import configure_logging
 from worker.settings import Settings
+
+# The demo is interactive: an unreachable broker should say so in seconds, not after the
+# service's 30 s default. AMQP_CONNECT_TIMEOUT, when set, still wins.
+DEMO_CONNECT_TIMEOUT = "5s"
 
 
 def register(sub: Subparsers) -> None:
@@ -20,14 +29,15 @@ def register(sub: Subparsers) -> None:
         description=(
             "Run ingress, rules (rules.example.yaml) and writer on the embedded transport (or "
             "RabbitMQ with --rabbitmq) against a seeded fake Texter, play a scripted day of "
-            "contacts and agents, and print what arrived, what the rules decided and which "
-            "Texter calls were made."
+            "contacts and agents, and print what arrived, what the rules decided, the steps "
+            "the writer ran and the Texter calls they made."
         ),
     )
     p.add_argument(
         "--rabbitmq",
         action="store_true",
-        help="use the broker at AMQP_URL instead of the embedded transport",
+        help="use the broker at AMQP_URL instead of the embedded transport (the demo gives up "
+        f"connecting after AMQP_CONNECT_TIMEOUT, {DEMO_CONNECT_TIMEOUT} unless set)",
     )
     p.add_argument(
         "--keep-running",
@@ -44,15 +54,31 @@ def handle(args: argparse.Namespace) -> int:
         "WEBHOOK_ALLOW_UNAUTHENTICATED": "true",
         "HTTP_PORT": str(args.port),
         "LOG_LEVEL": "warning",
+        "AMQP_CONNECT_TIMEOUT": os.environ.get("AMQP_CONNECT_TIMEOUT") or DEMO_CONNECT_TIMEOUT,
     }
     settings = load_settings_or_exit(overrides)
     if not args.rabbitmq:
         settings = replace(settings, amqp_url=None)
     elif settings.amqp_url is None:
-        print("texter-worker demo: --rabbitmq needs AMQP_URL")
-        return 2
+        print(
+            "texter-worker demo: --rabbitmq needs AMQP_URL "
+            "(e.g. AMQP_URL=amqp://guest:guest@127.0.0.1:5672/)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     configure_logging("warning", "console")
-    return asyncio.run(_main(settings, args.keep_running))
+    try:
+        return asyncio.run(_main(settings, args.keep_running))
+    except ConfigError as exc:  # e.g. --port already in use
+        for problem in exc.problems:
+            print(f"texter-worker demo: configuration error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BusError as exc:  # --rabbitmq and the broker cannot be reached
+        print(
+            f"texter-worker demo: {exc} (AMQP_CONNECT_TIMEOUT={settings.amqp_connect_timeout:g}s)",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
 
 
 def _finish(stop: asyncio.Future[None]) -> None:
@@ -67,4 +93,5 @@ async def _main(settings: Settings, keep_running: bool) -> int:
         stop = loop.create_future()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _finish, stop)
-    return await run_demo(settings, print, stop)
+    # Flushed line by line: the account is live even when stdout is a pipe.
+    return await run_demo(settings, functools.partial(print, flush=True), stop)

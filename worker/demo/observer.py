@@ -1,12 +1,13 @@
-"""What the demo watches: the service's own structured log lines, its metrics, and the fake
-Texter's call log. The log lines are the product's account of what it did; the demo only
-collects and prints them."""
+"""What the demo watches: the service's own structured log lines, its metrics, the fake
+Texter's call log and the calls the rules' `http` steps made. The log lines are the product's
+account of what it did; the demo only collects and prints them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import structlog
@@ -15,6 +16,7 @@ from prometheus_client import Counter, Histogram
 from simulator.faults import Call
 from simulator.server import FakeTexter
 from worker.bus import Bus, Topology
+from worker.demo.world import Catcher, External
 from worker.metrics import Metrics
 
 Event = dict[str, Any]
@@ -23,6 +25,7 @@ INTERESTING = {
     "rules.event",
     "rules.dead_letter",
     "rules.runaway",
+    "writer.step",
     "writer.plan_done",
     "writer.step_failed",
     "writer.plan_parked",
@@ -31,25 +34,39 @@ INTERESTING = {
 
 
 class Observer:
-    def __init__(self, metrics: Metrics, fake: FakeTexter) -> None:
-        self.metrics, self.fake = metrics, fake
+    def __init__(self, metrics: Metrics, fake: FakeTexter, catcher: Catcher) -> None:
+        self.metrics, self.fake, self.catcher = metrics, fake, catcher
         self.events: list[Event] = []
         self._seen_events = 0
         self._seen_calls = 0
+        self._seen_external = 0
 
-    def capture_logs(self) -> None:
-        """Route structlog into this observer (library logs: errors only, to stderr)."""
+    @contextlib.contextmanager
+    def capturing_logs(self) -> Iterator[None]:
+        """Route structlog into this observer (library logs: errors only, to stderr); the
+        previous logging configuration is back when the block ends."""
 
         def keep(_: Any, __: str, event: MutableMapping[str, Any]) -> Any:
             if event.get("event") in INTERESTING:
                 self.events.append(dict(event))
             raise structlog.DropEvent
 
+        # aiormq logs every failed connect attempt as an error; the demo reports the outcome
+        # of connecting (one line) itself.
+        quieter = {"": logging.ERROR, "aiormq.connection": logging.CRITICAL}
+        before = {name: logging.getLogger(name).level for name in quieter}
         structlog.configure(
             processors=[structlog.contextvars.merge_contextvars, keep],
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         )
-        logging.getLogger().setLevel(logging.ERROR)
+        for name, level in quieter.items():
+            logging.getLogger(name).setLevel(level)
+        try:
+            yield
+        finally:
+            structlog.reset_defaults()
+            for name, level in before.items():
+                logging.getLogger(name).setLevel(level)
 
     def new_events(self) -> list[Event]:
         fresh = self.events[self._seen_events :]
@@ -59,6 +76,11 @@ class Observer:
     def new_calls(self) -> list[Call]:
         fresh = self.fake.calls[self._seen_calls :]
         self._seen_calls = len(self.fake.calls)
+        return fresh
+
+    def new_external(self) -> list[External]:
+        fresh = self.catcher.received[self._seen_external :]
+        self._seen_external = len(self.catcher.received)
         return fresh
 
     def _busy(self) -> bool:

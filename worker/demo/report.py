@@ -1,4 +1,6 @@
-"""The demo's printed account: per moment what arrived, what the rules did, what Texter saw."""
+"""The demo's printed account, per moment: the webhooks that arrived, the rules that matched,
+the steps the writer ran (with their outcome and attempt), the Texter calls they made and the
+rules' calls to external systems."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from dataclasses import dataclass, field
 
 from simulator.faults import Call
 from worker.demo.observer import Event
-from worker.demo.world import World
+from worker.demo.world import External, World
 
 Print = Callable[[str], None]
 _ID = re.compile(r"[0-9a-f]{24}")
+_PHONE = re.compile(r"(?<!\d)\d{9,15}(?!\d)")
+STEP_EVENTS = ("writer.step", "writer.step_failed", "writer.plan_parked")
 
 
 @dataclass
@@ -29,6 +33,12 @@ def _path(world: World, call: Call) -> str:
     return _ID.sub(
         lambda m: f"<{world.title_of(m[0]) or m[0][:6]}>", call.path.removeprefix("/server/api/v2")
     )
+
+
+def _external(world: World, call: External) -> str:
+    """An external call with the contact's phone shown as the contact's name."""
+    path = _PHONE.sub(lambda m: f"<{world.title_of_phone(m[0]) or 'a phone'}>", call.path)
+    return f"{call.method} {path} {call.status}"
 
 
 def _webhooks(events: list[Event]) -> list[str]:
@@ -51,8 +61,42 @@ def _rules(events: list[Event]) -> tuple[list[str], list[str]]:
     return acted, held
 
 
+def step_line(e: Event) -> str:
+    """One writer log line about a step, as the demo prints it."""
+    who = f"{e.get('rule') or 'a Plan'}: "
+    attempt = f"(attempt {e.get('attempt', '?')})"
+    if e["event"] == "writer.step":
+        outcome = "skipped, done before" if e.get("outcome") == "skipped" else e.get("outcome")
+        return f"{who}{e.get('action'):<13} {outcome} {attempt}"
+    if e["event"] == "writer.step_failed":
+        error = str(e.get("error"))
+        error = error if len(error) <= 70 else f"{error[:69]}…"
+        return f"{who}{e.get('action'):<13} failed, {e.get('kind')}: {error} {attempt}"
+    wait = e.get("wait")
+    after = f"{wait:.1f} s" if isinstance(wait, int | float) else "a while"
+    then = e.get("next_attempt")
+    return f"{who}parked, the rest of the Plan comes back in {after} as attempt {then}"
+
+
+def _calls(out: Print, row: Row, world: World, calls: list[Call]) -> None:
+    texter = [c for c in calls if not c.path.startswith("/_control")]
+    for call in texter:
+        ok = call.status is not None and call.status < 400
+        row.calls_ok += ok
+        row.calls_failed += not ok
+    shown = " · ".join(f"{c.method} {_path(world, c)} {c.status}" for c in texter)
+    out(f"   Texter    {shown or '-'}")
+
+
 def moment(
-    out: Print, n: int, title: str, *, events: list[Event], calls: list[Call], world: World
+    out: Print,
+    n: int,
+    title: str,
+    *,
+    events: list[Event],
+    calls: list[Call],
+    external: list[External],
+    world: World,
 ) -> Row:
     row = Row(title)
     out(f"\n{n}. {title}")
@@ -64,13 +108,12 @@ def moment(
     out(f"   rules     {', '.join(acted) or 'no rule matched'}")
     if held:
         out(f"   held back {', '.join(held)}")
-    texter = [c for c in calls if not c.path.startswith("/_control")]
-    for call in texter:
-        ok = call.status is not None and call.status < 400
-        row.calls_ok += ok
-        row.calls_failed += not ok
-    shown = " · ".join(f"{c.method} {_path(world, c)} {c.status}" for c in texter)
-    out(f"   Texter    {shown or '-'}")
+    for e in events:
+        if e["event"] in STEP_EVENTS:
+            out(f"   step      {step_line(e)}")
+    _calls(out, row, world, calls)
+    for call in external:
+        out(f"   external  {_external(world, call)}")
     for e in events:
         if e["event"] in ("rules.dead_letter", "writer.dead_letter"):
             row.dead.append(e["reason"])

@@ -2,7 +2,8 @@
 
 The fake gets what the example rules expect (the templates they send, the VIP desk agent,
 an order id on Yossi's chat); the example's external URLs (a CRM, an ops alert hook) are pointed
-at a local catcher, since the demo runs without a network.
+at a local catcher, since the demo runs without a network: `https://crm.example.com/x` becomes
+`<catcher>/crm.example.com/x`, so the catcher can tell which system was called.
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ from simulator.state import Agent
 EXTERNAL_HOSTS = ("https://crm.example.com", "https://hooks.example.com")
 
 
+@dataclass(frozen=True)
+class External:
+    """One request a rule's `http` step sent to an "external system"."""
+
+    method: str
+    path: str  # the original host and path: crm.example.com/api/contacts/972.../vip
+    body: object
+    status: int
+
+
 def example_rules() -> str:
     """rules.example.yaml: from the source checkout, else the copy shipped in the package."""
     checkout = Path(__file__).resolve().parents[2] / "rules.example.yaml"
@@ -35,12 +46,12 @@ def example_rules() -> str:
 class Catcher:
     """Records the JSON the rules' `http` steps send to "external systems"."""
 
-    received: list[tuple[str, str, object]] = field(default_factory=list)
+    received: list[External] = field(default_factory=list)
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None
-        self.received.append((request.method, request.path, body))
+        self.received.append(External(request.method, request.path.lstrip("/"), body, 200))
         return web.json_response({"ok": True})
 
 
@@ -57,6 +68,9 @@ class World:
     def title_of(self, chat_id: str) -> str | None:
         chat = self.fake.state.chats.get(chat_id)
         return chat.title if chat else None
+
+    def title_of_phone(self, phone: str) -> str | None:
+        return next((c.title for c in self.fake.state.chats.values() if c.phone == phone), None)
 
 
 def _template(name: str, language: str, text: str) -> dict[str, object]:
@@ -112,7 +126,7 @@ async def demo_world(workdir: Path) -> AsyncIterator[World]:
     token = secrets.token_urlsafe(24)
     rules = example_rules()
     for host in EXTERNAL_HOSTS:
-        rules = rules.replace(host, catcher.url)
+        rules = rules.replace(host, f"{catcher.url}/{host.removeprefix('https://')}")
     rules_file = workdir / "rules.yaml"
     rules_file.write_text(rules, encoding="utf-8")
     try:
