@@ -115,12 +115,7 @@ async def webhook(request: web.Request) -> web.Response:
     finally:
         metrics.in_flight.dec()
     counters.outcome(result.outcome).inc()
-    log.info(
-        "webhook",
-        outcome=result.outcome,
-        status=result.status,
-        **{("event_id" if k == "id" else k): v for k, v in result.log.items()},
-    )
+    log.info("webhook", outcome=result.outcome, status=result.status, **result.log)
     return result.response
 
 
@@ -147,7 +142,9 @@ async def _handle(request: web.Request, m: IngressMetrics) -> _Outcome:
     if isinstance(parsed, Rejected):
         return _Outcome(400, "bad_request", _reply(400, {"error": parsed.reason}))
     result = await _publish(request.app, body, parsed)
-    result.log.update(event_name=parsed.event_name, id=parsed.dedup_key, chat_id=parsed.chat_id)
+    result.log.update(
+        event_name=parsed.event_name, event_id=parsed.dedup_key, chat_id=parsed.chat_id
+    )
     return result
 
 
