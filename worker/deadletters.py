@@ -2,8 +2,10 @@
 
 A consumer that gives up on a message publishes it to `<ns>.dead` (the original body, unchanged)
 with headers saying what happened and where it came from, waits for the confirm, then acks the
-original. Broker-made dead letters (rejected, delivery limit) carry `x-first-death-*` instead;
-`reason_of` reads both.
+original. Broker-made dead letters (rejected, delivery limit) carry the broker's record of the
+message's deaths instead; `reason_of` reads both. A message can die more than once (a Plan
+parked on a delay tier "expires" back to the writer, then is rejected there), so the broker's
+record is read for the *latest* death (`broker_death`), never just the first.
 
     x-dead-reason        poison, rule_error, budget_exceeded, permanent, retries_exhausted,
                          in_doubt
@@ -102,10 +104,46 @@ async def publish_dead_letter(
     await bus.publish(topology.dead_exchange, dead_letter_message(original, why), timeout=timeout)
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerDeath:
+    """The broker's record of a message's latest death."""
+
+    reason: str  # rejected, delivery_limit, expired, maxlen
+    queue: str | None  # the queue it died in
+    exchange: str | None  # the exchange it had been published (or dead-lettered) to
+
+
+def broker_death(headers: Mapping[str, HeaderValue]) -> BrokerDeath | None:
+    """The latest death the broker recorded, or None if it recorded none. In order:
+    `x-last-death-*` (RabbitMQ 3.13 and later), the head of `x-death` (RabbitMQ lists deaths
+    most recent first; the RabbitMQ transport passes the list as its repr), `x-first-death-*`
+    (what the embedded transport records, and right as long as the message died once)."""
+    last = _text(headers, "x-last-death-reason")
+    if last is not None:
+        return BrokerDeath(
+            last, _text(headers, "x-last-death-queue"), _text(headers, "x-last-death-exchange")
+        )
+    head = _XDEATH_ENTRY.search(str(headers.get("x-death", "")))
+    if head is not None:
+        fields = {name: value for name, _, value in _XDEATH_FIELD.findall(head[0])}
+        if fields.get("reason"):
+            return BrokerDeath(fields["reason"], fields.get("queue"), fields.get("exchange"))
+    first = _text(headers, "x-first-death-reason")
+    if first is not None:
+        return BrokerDeath(
+            first, _text(headers, "x-first-death-queue"), _text(headers, "x-first-death-exchange")
+        )
+    return None
+
+
 def reason_of(delivery: Delivery) -> str:
     """Why a message in the dead-letter queue died, whoever put it there."""
-    reason = delivery.message.headers.get("x-dead-reason") or delivery.death_reason
-    return str(reason) if reason else "unknown"
+    headers = delivery.message.headers
+    ours = _text(headers, "x-dead-reason")
+    if ours is not None:
+        return ours
+    death = broker_death(headers)
+    return death.reason if death is not None else "unknown"
 
 
 # --- the parsed view, for listing and replay -------------------------------------------------
@@ -119,6 +157,8 @@ _DEATH_HEADERS = frozenset({"x-death", "x-delivery-count"})
 _XDEATH_TIME = re.compile(
     r"'time': datetime\.datetime\((\d+), (\d+), (\d+), (\d+), (\d+)(?:, (\d+))?"
 )
+_XDEATH_ENTRY = re.compile(r"\{[^{}]*\}")  # one death in that repr (the first is the latest)
+_XDEATH_FIELD = re.compile(r"""'(reason|queue|exchange)': (['"])(.*?)\2""")
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,24 +182,26 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, delivery: Delivery) -> DeadLetter:
-        h = delivery.message.headers
-        broker_made = "x-dead-reason" not in h and "x-first-death-reason" in h
+        msg = delivery.message
+        h = msg.headers
+        death = None if "x-dead-reason" in h else broker_death(h)  # None: consumer-made
+        exchange = _text(h, "x-original-exchange") or (death.exchange if death else None)
         return cls(
             id=dead_letter_id(delivery),
-            at=_died_at(delivery.message),
+            at=_died_at(msg),
             reason=reason_of(delivery),
-            source="broker" if broker_made else _text(h, "x-dead-source"),
-            chat=_text(h, "x-chat-id"),
+            source="broker" if death is not None else _text(h, "x-dead-source"),
+            chat=_text(h, "x-chat-id") or _plan_chat(msg, exchange),
             rule=_text(h, "x-dead-rule") or _text(h, "x-rule"),
             step=_int(h, "x-dead-step"),
             step_key=_text(h, "x-dead-step-key"),
-            error=_broker_error(h) if broker_made else _text(h, "x-dead-error"),
+            error=_broker_error(death) if death is not None else _text(h, "x-dead-error"),
             attempts=_int(h, "x-dead-attempts"),
             replays=_int(h, "x-replays") or 0,
-            message_id=original_message_id(delivery.message),
-            type=delivery.message.type,
-            exchange=_text(h, "x-original-exchange") or _text(h, "x-first-death-exchange"),
-            routing_key=_text(h, "x-original-routing-key") or delivery.message.routing_key,
+            message_id=original_message_id(msg),
+            type=msg.type,
+            exchange=exchange,
+            routing_key=_text(h, "x-original-routing-key") or msg.routing_key,
         )
 
 
@@ -220,10 +262,29 @@ def _died_at(msg: Message) -> float | None:
     return msg.timestamp
 
 
-def _broker_error(h: Mapping[str, HeaderValue]) -> str:
-    reason, queue = h.get("x-first-death-reason"), h.get("x-first-death-queue")
+def _broker_error(death: BrokerDeath) -> str:
+    reason, queue = death.reason, death.queue
     if reason == "delivery_limit":
         return f"failed too many deliveries in {queue}"
     if reason == "rejected":
         return f"a consumer of {queue} failed on it (unexpected error: see its logs)"
     return f"{reason} in {queue}"
+
+
+class _ChatOf(msgspec.Struct):
+    chat_id: str | None = None
+
+
+_chat_of = msgspec.json.Decoder(_ChatOf)
+
+
+def _plan_chat(msg: Message, exchange: str | None) -> str | None:
+    """The chat of a Plan that came without an `x-chat-id` header (an external producer's,
+    dead-lettered by the broker), read from its body; None for anything else."""
+    if msg.type != "plan" and not (exchange or "").endswith(".commands"):
+        return None
+    try:
+        chat = _chat_of.decode(msg.body).chat_id
+    except (msgspec.DecodeError, ValueError, RecursionError):  # not a Plan: no chat to show
+        return None
+    return chat or None

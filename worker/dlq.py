@@ -156,7 +156,7 @@ class DeadLetterBox:
 
     async def purge(self, selection: Selection) -> PurgeReport:
         if selection.empty:
-            raise ValueError("purge needs ids, a reason or an age (or all)")
+            raise ValueError("purge needs ids, a reason, an age, or all")
         now = self._clock()
         taken = await self._bus.take(
             self._topology.dead_queue,
@@ -257,7 +257,7 @@ def _fresh_attempt(body: bytes) -> bytes:
     decode goes back as it is (a newer writer may read it; else it dies again as poison)."""
     try:
         plan = decode_plan(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError):
         return body
     return encode_plan(msgspec.structs.replace(plan, attempt=1, not_before=None))
 
@@ -265,7 +265,7 @@ def _fresh_attempt(body: bytes) -> bytes:
 def _readable(body: bytes) -> str:
     try:
         return msgspec.json.format(body, indent=2).decode()
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep to indent
         return body.decode("utf-8", "replace")
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct, field
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 PLAN_VERSION = 1  # the newest Plan version this code reads and writes
 
@@ -255,6 +255,9 @@ class Plan(Struct, kw_only=True):
     attempt: Annotated[int, Meta(ge=1)] = 1
     not_before: Annotated[datetime, Meta(tz=True)] | None = None
     version: Annotated[int, Meta(ge=1)] = PLAN_VERSION
+    # A continuation's place in the Plan it continues: the index there of steps[0]. Left out
+    # (UNSET, never encoded) on a Plan as first published; read it through `first_step`.
+    step_offset: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.version > PLAN_VERSION:
@@ -267,6 +270,11 @@ class Plan(Struct, kw_only=True):
                 if needs_chat(step):
                     action = step.__struct_config__.tag
                     raise ValueError(f"step {index} ({action}) needs chat_id (Plan or step)")
+
+    @property
+    def first_step(self) -> int:
+        """The index of `steps[0]` in the Plan as first published (0 unless a continuation)."""
+        return 0 if isinstance(self.step_offset, UnsetType) else self.step_offset
 
 
 _encoder = msgspec.json.Encoder()

@@ -12,6 +12,12 @@ For each step, with the send-once ledger:
 "Park the rest" publishes a continuation (the remaining steps, attempt + 1, not_before) to the
 next delay tier; it returns to this shard's queue when the tier's TTL ends. Completed steps are
 never in it. Every publish waits for its confirm before the Plan is acked.
+
+The ledger and the memory may be unavailable (`StateUnavailable`): each call is retried in
+place (`once.py`, `guarded.py`); if the backend stays down, the steps not yet run are parked for
+one tier with the same attempt number, never dead-lettered. A step that ran but whose done-mark
+could not be written is not in that continuation, and its key stays claimed (a redelivery of the
+original finds it in doubt): it is never sent twice.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import msgspec
@@ -28,26 +34,27 @@ import structlog
 from msgspec import structs
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from consumers.writer.guarded import Sleep, StateDown, StateRetry
+from consumers.writer.once import Once
 from consumers.writer.outcome import Kind, StepFailure, classify
-from consumers.writer.steps import StepRunner, needs_ledger
-from worker.bus import Bus, Delivery, Message
+from consumers.writer.steps import StepRunner
+from worker.bus import Bus, Delivery, Message, Requeue
 from worker.bus.topology import Topology
-from worker.deadletters import Why, dead_letter_message
+from worker.deadletters import Why, dead_letter_message, living_headers
 from worker.errors import BusError
 from worker.metrics import WriterMetrics
 from worker.plans import Plan, Step, action_of, decode_plan, encode_plan
-from worker.state.echo import echo_keys
-from worker.state.ledger import ClaimResult, EntryState, SendLedger
+from worker.state.ledger import SendLedger
 from worker.state.memory import SharedMemory
 
 log = structlog.get_logger(__name__)
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class WriterConfig:
     publish_timeout: float
     echo_window: float
+    state_retry: StateRetry = field(default_factory=StateRetry)
 
 
 class WriterConsumer:
@@ -66,14 +73,16 @@ class WriterConsumer:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._bus, self._topology, self._runner = bus, topology, runner
-        self._ledger, self._memory, self._config = ledger, memory, config
+        self._config = config
         self._metrics, self._clock, self._sleep = metrics, clock, sleep
         self._jitter = jitter
+        self._once = Once(ledger, memory, config.echo_window, config.state_retry, sleep)
 
     async def handle(self, delivery: Delivery) -> None:
         try:
             plan = decode_plan(delivery.message.body)
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError) as exc:
+            # RecursionError: nested deeper than the decoder goes (a hostile or broken producer)
             await self._dead(delivery, None, Why("poison", f"not a valid Plan: {exc}", "writer"))
             return
         ids = {
@@ -100,6 +109,10 @@ class WriterConsumer:
             except StepFailure as failure:
                 await self._fail(delivery, plan, index, failure)
                 return
+            except StateDown as down:
+                rest = index + 1 if down.step_ran else index  # a step that ran is never rerun
+                await self._wait_for_state(delivery, plan, rest, down)
+                return
         self._count_plan("done")
         log.info("writer.plan_done", steps=len(plan.steps))
 
@@ -109,9 +122,10 @@ class WriterConsumer:
         return plan.not_before.timestamp() - self._clock()
 
     async def _step(self, delivery: Delivery, plan: Plan, step: Step) -> None:
-        """Run one step once; raise StepFailure with the verdict when it fails."""
+        """Run one step once; raise StepFailure with the verdict when it fails, StateDown when
+        the ledger or the memory stayed unavailable."""
         key, action = step.idempotency_key, action_of(step)
-        if not await self._may_run(step):
+        if not await self._once.may_run(step):
             self._count_step(action, "skipped")
             log.info(
                 "writer.step",
@@ -121,22 +135,28 @@ class WriterConsumer:
                 detail="done before (a redelivery or a replay)",
             )
             return
-        # Before the call: Texter may deliver the echo webhook before the call even returns.
-        await self._remember_echo(plan, step)
+        try:
+            # Before the call: Texter may deliver the echo webhook before the call even returns.
+            await self._once.remember_echo(getattr(step, "chat_id", None) or plan.chat_id, step)
+        except StateDown:
+            await self._once.give_back(step)  # nothing was sent
+            raise
         started = time.perf_counter()
         try:
             await self._runner.run(step, plan.chat_id)
         except Exception as exc:  # classify() re-raises what is not a Texter outcome
             failure = classify(exc)
-            if failure.kind is not Kind.IN_DOUBT and needs_ledger(step):
-                await self._ledger.release(key)  # nothing happened: a later attempt may send
+            if failure.kind is not Kind.IN_DOUBT:
+                await self._once.give_back(step)  # nothing happened: a later attempt may send
             self._count_step(action, failure.kind.value)
             raise failure from exc
         finally:
             if self._metrics:
                 self._metrics.step_seconds.labels(action).observe(time.perf_counter() - started)
-        await self._ledger.done(key)
-        self._count_step(action, "done")
+        try:
+            await self._once.mark_done(step)
+        finally:
+            self._count_step(action, "done")  # it happened, recorded or not
         log.info(
             "writer.step",
             action=action,
@@ -146,31 +166,8 @@ class WriterConsumer:
         )
         self._observe_end_to_end(delivery)
 
-    async def _may_run(self, step: Step) -> bool:
-        """False when the step is done already; raise IN_DOUBT when a send may have happened."""
-        key = step.idempotency_key
-        if not needs_ledger(step):
-            return await self._ledger.state(key) is not EntryState.DONE
-        claim = await self._ledger.claim(key)
-        if claim is ClaimResult.IN_DOUBT:
-            raise StepFailure(
-                Kind.IN_DOUBT,
-                "an earlier attempt claimed this send and never "
-                "confirmed it: it may have been sent; check the chat",
-            )
-        return claim is ClaimResult.CLAIMED
-
-    async def _remember_echo(self, plan: Plan, step: Step) -> None:
-        """Leave the keys by which the rules recognise the webhook this write causes. If the
-        call then fails, the keys only expire unused (a change nobody else makes in the window)."""
-        chat = getattr(step, "chat_id", None) or plan.chat_id
-        if chat is None:
-            return
-        for key in echo_keys(chat, step):
-            await self._memory.put(key, step.idempotency_key, self._config.echo_window)
-
     async def _fail(self, delivery: Delivery, plan: Plan, index: int, failure: StepFailure) -> None:
-        rest = structs.replace(plan, steps=plan.steps[index:])
+        rest = _rest_of(plan, index)
         step = plan.steps[index]
         log.warning(
             "writer.step_failed",
@@ -187,7 +184,7 @@ class WriterConsumer:
             failure.error,
             "writer",
             rule=plan.rule,
-            step=index,
+            step=rest.first_step,
             attempts=plan.attempt,
             step_key=step.idempotency_key,
         )
@@ -201,6 +198,7 @@ class WriterConsumer:
                 failure.error,
                 "writer",
                 rule=rest.rule,
+                step=rest.first_step,
                 attempts=rest.attempt,
                 step_key=rest.steps[0].idempotency_key,
             )
@@ -211,6 +209,23 @@ class WriterConsumer:
         # the same instant and hit the limit together again.
         wait *= 1 + self._jitter() * 0.1
         await self._park(delivery, rest, wait, rest.attempt + 1, "retry_later")
+
+    async def _wait_for_state(
+        self, delivery: Delivery, plan: Plan, index: int, down: StateDown
+    ) -> None:
+        """The state backend stayed down: park the steps not yet run for one tier of the
+        current attempt, keeping the attempt number (the Plan did nothing wrong, so a long
+        outage never exhausts its retries). Nothing left to run: the Plan is done."""
+        log.warning("writer.state_unavailable", operation=down.operation, error=down.error)
+        if index == len(plan.steps):
+            self._count_plan("done")
+            log.info("writer.plan_done", steps=len(plan.steps))
+            return
+        delays = self._topology.delays_ms
+        if not delays:  # no delay tiers: the queue holds it (delivery limit applies)
+            raise Requeue
+        wait = delays[min(plan.attempt, len(delays)) - 1] / 1000 * (1 + self._jitter() * 0.1)
+        await self._park(delivery, _rest_of(plan, index), wait, plan.attempt, "state_unavailable")
 
     async def _park(
         self, delivery: Delivery, plan: Plan, wait: float, attempt: int, outcome: str
@@ -274,9 +289,20 @@ def _tier_for(delays_ms: tuple[int, ...], wait: float) -> int:
     return len(delays_ms)
 
 
+def _rest_of(plan: Plan, index: int) -> Plan:
+    """The Plan from `steps[index]` on, numbered as in the Plan first published."""
+    if index == 0:
+        return plan
+    return structs.replace(plan, steps=plan.steps[index:], step_offset=plan.first_step + index)
+
+
 def _plan_message(cause: Delivery, plan: Plan) -> Message:
-    """The Plan as a message on the same shard (routing key), with the cause's headers."""
-    headers = {k: v for k, v in cause.message.headers.items() if not k.startswith("x-first-death")}
+    """The Plan as a message on the same shard (routing key), with the cause's headers, minus
+    the broker's record of earlier deaths (a delay tier's expiry is not a failure, and a dead
+    letter must be described by its own death), plus the Plan's chat for `dlq list`."""
+    headers = living_headers(cause.message.headers)
+    if plan.chat_id is not None:
+        headers["x-chat-id"] = plan.chat_id
     return Message(
         body=encode_plan(plan),
         routing_key=cause.message.routing_key,

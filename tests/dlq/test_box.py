@@ -6,6 +6,7 @@ see `wait_depth` for why RabbitMQ needs that between two sweeps.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
 import msgspec
@@ -28,7 +29,7 @@ from tests.dlq.support import (
 from worker.bus import Bus, Delivery, Topology
 from worker.deadletters import DeadLetter, Why
 from worker.dlq import DeadLetterBox, DeadLetterNotFound, NotResolvable, Selection
-from worker.plans import decode_plan
+from worker.plans import decode_plan, encode_plan
 from worker.state.ledger import ClaimResult, EntryState
 from worker.state.sqlite_ledger import SQLiteLedger
 
@@ -134,6 +135,38 @@ async def test_a_plan_goes_back_to_its_writer_shard_as_a_fresh_attempt(
     assert back.message.headers["x-replays"] == 1
     assert not any(k.startswith(("x-dead-", "x-original-")) for k in back.message.headers)
     assert "x-received-at-ms" not in back.message.headers
+
+
+async def test_a_continuation_keeps_its_place_in_the_original_plan_when_replayed(
+    dead: Dead, bus: Bus, topology: Topology
+) -> None:
+    original = plan_delivery(topology)
+    rest = msgspec.structs.replace(decode_plan(original.message.body), step_offset=3)
+    continuation = replace(original, message=replace(original.message, body=encode_plan(rest)))
+    await seed(bus, topology, continuation, PERMANENT)
+    entry = await dead.one(1, "permanent")
+
+    assert (await (await dead.settled(1)).replay(Selection(ids=(entry.id,)))).replayed
+    shard = int(original.message.routing_key.rsplit(".", 1)[1])
+    back = decode_plan((await get_one(bus, topology.writer_queue(shard))).message.body)
+    assert (back.first_step, back.attempt) == (3, 1)
+
+
+async def test_a_poison_plan_nested_too_deep_shows_as_text_and_replays_unchanged(
+    dead: Dead, bus: Bus, topology: Topology
+) -> None:
+    depth = max(5000, 2 * sys.getrecursionlimit())
+    body = b'{"id": "deep", "x": ' + b"[" * depth + b"]" * depth + b"}"
+    original = plan_delivery(topology)
+    deep = replace(original, message=replace(original.message, body=body))
+    await seed(bus, topology, deep, Why("poison", "nested too deep", "writer"))
+    entry = await dead.one(1, "poison")
+
+    shown = await (await dead.settled(1)).show(entry.id)
+    assert shown.body == body.decode()
+    assert (await (await dead.settled(1)).replay(Selection(ids=(entry.id,)))).replayed
+    shard = int(original.message.routing_key.rsplit(".", 1)[1])
+    assert (await get_one(bus, topology.writer_queue(shard))).message.body == body
 
 
 async def test_an_event_goes_back_to_the_events_exchange_and_its_shard(
@@ -246,7 +279,7 @@ async def test_purge_by_age_reason_and_id(dead: Dead, bus: Bus, topology: Topolo
     await seed(bus, topology, event_delivery(topology, 3), PERMANENT, at=NOW - 60)
     old_poison, new_poison, old_permanent, new_permanent = await dead.ids(4)
 
-    with pytest.raises(ValueError, match="purge needs"):
+    with pytest.raises(ValueError, match="purge needs ids, a reason, an age, or all"):
         await dead.box.purge(Selection())
     both = await (await dead.settled(4)).purge(Selection(older_than=3600, reason="poison"))
     assert [e.id for e in both.removed] == [old_poison]
@@ -255,6 +288,19 @@ async def test_purge_by_age_reason_and_id(dead: Dead, bus: Bus, topology: Topolo
     by_id = await (await dead.settled(2)).purge(Selection(ids=(new_permanent, "0123456789ab")))
     assert ([e.id for e in by_id.removed], by_id.missing) == ([new_permanent], ("0123456789ab",))
     assert await dead.ids(1) == [new_poison]
+
+
+async def test_purge_all_removes_every_dead_letter(
+    dead: Dead, bus: Bus, topology: Topology
+) -> None:
+    await seed(bus, topology, event_delivery(topology, 1), POISON)
+    await seed(bus, topology, plan_delivery(topology), PERMANENT, at=DIED_AT + 1)
+    everything = set(await dead.ids(2))
+
+    report = await (await dead.settled(2)).purge(Selection(all=True))
+
+    assert {e.id for e in report.removed} == everything
+    assert await dead.ids(0) == []
 
 
 # --- resolve ---------------------------------------------------------------------------------

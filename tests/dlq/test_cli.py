@@ -148,3 +148,23 @@ async def test_purge_by_age_and_reason_prints_what_it_removed(
         await _cli("purge", "--older-than", "soon")
     assert refused.value.code == 2
     assert "expected an age like 30m, 12h or 7d" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("env")
+async def test_purge_all_deletes_everything_and_purge_of_nothing_says_how(
+    rabbit_bus: RabbitBus, topology: Topology, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await seed(rabbit_bus, topology, event_delivery(topology, 1), POISON)
+    await seed(rabbit_bus, topology, plan_delivery(topology), IN_DOUBT, at=DIED_AT + 1)
+    entries = await _entries(rabbit_bus, topology, 2)
+
+    await wait_depth(rabbit_bus, topology.dead_queue, 2)
+    assert await _cli("purge") == 1  # no filter: nothing is purged by accident
+    assert "purge needs ids, a reason, an age, or all" in capsys.readouterr().err
+    await wait_depth(rabbit_bus, topology.dead_queue, 2)
+
+    assert await _cli("purge", "--all") == 0
+    out = capsys.readouterr().out
+    assert all(f"removed    {e.id}" in out for e in entries)
+    assert out.splitlines()[-1] == "2 removed"
+    await wait_depth(rabbit_bus, topology.dead_queue, 0)

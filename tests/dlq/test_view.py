@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from tests.dlq.support import CHAT, DIED_AT, IN_DOUBT, event_delivery, plan_delivery
 from worker.bus import Delivery, Message, build_topology
 from worker.deadletters import (
@@ -106,3 +108,97 @@ def test_the_original_id_of_dead_letters_made_before_the_header_existed() -> Non
     dead = dead_letter_message(event_delivery(TOPOLOGY), Why("rule_error", "x", "rules", "r"))
     headers = {k: v for k, v in dead.headers.items() if k != "x-original-message-id"}
     assert original_message_id(replace(dead, headers=headers)) == "event-1"
+
+
+# --- the latest death, whoever recorded it ---------------------------------------------------
+
+# What RabbitMQ 3.10 (through the RabbitMQ transport) gives a Plan that waited on a delay tier,
+# went back to the writer and was rejected there: x-death lists the latest death first, while
+# x-first-death-* still describe the expiry on the delay tier.
+REJECTED_AFTER_A_DELAY = (
+    "[{'count': 1, 'exchange': 't.commands', 'queue': 't.writer.1', 'reason': 'rejected', "
+    "'routing-keys': ['shard.1'], 'time': datetime.datetime(2025, 11, 10, 9, 31, 0, "
+    "tzinfo=datetime.timezone.utc)}, {'count': 1, 'reason': 'expired', 'queue': "
+    "'t.delay.10000ms', 'time': datetime.datetime(2025, 11, 10, 9, 30, 50, "
+    "tzinfo=datetime.timezone.utc), 'exchange': 't.delay.10000ms', 'routing-keys': ['shard.1']}]"
+)
+EXPIRED_FIRST = {
+    "x-first-death-reason": "expired",
+    "x-first-death-queue": "t.delay.10000ms",
+    "x-first-death-exchange": "t.delay.10000ms",
+}
+
+
+def _broker_dead_plan(headers: dict[str, str | int | bool], body: bytes | None = None) -> Delivery:
+    """An external producer's Plan (no type, no x-chat-id) as the broker dead-lettered it."""
+    plan = plan_delivery(TOPOLOGY).message
+    return _in_dlq(replace(plan, type="", headers=headers, body=body or plan.body))
+
+
+def test_the_latest_death_in_x_death_wins_over_the_first() -> None:
+    entry = DeadLetter.of(_broker_dead_plan({**EXPIRED_FIRST, "x-death": REJECTED_AFTER_A_DELAY}))
+    assert (entry.reason, entry.source) == ("rejected", "broker")
+    assert entry.error == "a consumer of t.writer.1 failed on it (unexpected error: see its logs)"
+    assert entry.exchange == "t.commands"  # not the delay tier
+    assert entry.at == 1_762_767_060.0  # 09:31:00, the rejection
+
+
+def test_x_death_alone_still_names_the_death() -> None:
+    """A message republished with the broker's x-death but not x-first-death-* (as the writer's
+    continuations were): the broker adds no x-first-death-* to it when it dies again."""
+    entry = DeadLetter.of(_broker_dead_plan({"x-death": REJECTED_AFTER_A_DELAY}))
+    assert (entry.reason, entry.source, entry.exchange) == ("rejected", "broker", "t.commands")
+
+
+def test_x_last_death_headers_win_where_the_broker_sets_them() -> None:
+    """RabbitMQ 3.13 and later also set x-last-death-*."""
+    headers = {
+        **EXPIRED_FIRST,
+        "x-death": REJECTED_AFTER_A_DELAY,
+        "x-last-death-reason": "delivery_limit",
+        "x-last-death-queue": "t.writer.1",
+        "x-last-death-exchange": "t.commands",
+    }
+    entry = DeadLetter.of(_broker_dead_plan(headers))
+    assert (entry.reason, entry.error) == (
+        "delivery_limit",
+        "failed too many deliveries in t.writer.1",
+    )
+
+
+def test_consumer_made_reasons_win_over_the_brokers_record() -> None:
+    dead = dead_letter_message(plan_delivery(TOPOLOGY), IN_DOUBT, now=DIED_AT)
+    headers = {**dead.headers, **EXPIRED_FIRST, "x-death": REJECTED_AFTER_A_DELAY}
+    entry = DeadLetter.of(_in_dlq(replace(dead, headers=headers)))
+    assert (entry.reason, entry.source, entry.exchange) == ("in_doubt", "writer", "t.commands")
+
+
+# --- the chat of a Plan that came without x-chat-id --------------------------------------------
+
+
+def test_a_plan_without_x_chat_id_shows_the_chat_of_its_body() -> None:
+    entry = DeadLetter.of(_broker_dead_plan({**EXPIRED_FIRST, "x-death": REJECTED_AFTER_A_DELAY}))
+    assert entry.chat == CHAT
+
+
+def test_only_plans_are_read_for_a_chat() -> None:
+    event = event_delivery(TOPOLOGY).message
+    body = b'{"eventName": "chatPending", "chat_id": "not-a-plan-field"}'
+    headers = {"x-first-death-reason": "rejected", "x-first-death-exchange": "t.events"}
+    entry = DeadLetter.of(_in_dlq(replace(event, headers=headers, body=body)))
+    assert entry.chat is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"chat_id": 7}',
+        b'{"steps": ' + b"[" * 50_000 + b"]" * 50_000 + b', "chat_id": "c"}',
+    ],
+    ids=["not-json", "not-an-object", "not-a-string", "nested-too-deep"],
+)
+def test_a_body_that_is_no_plan_shows_no_chat_and_raises_nothing(body: bytes) -> None:
+    headers = {"x-first-death-reason": "rejected", "x-first-death-exchange": "t.commands"}
+    assert DeadLetter.of(_broker_dead_plan(headers, body)).chat is None

@@ -1,21 +1,34 @@
-"""The writer role running on a bus against the fake Texter, and helpers to feed it Plans."""
+"""The writer role running on a bus against the fake Texter, and helpers to feed it Plans.
+
+`writer` is the real service with the writer role; `direct_writer` builds the WriterConsumer
+itself, for tests that hand it its ledger, memory, runner and sleep (state outages).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
+
+from consumers.writer.consumer import WriterConfig, WriterConsumer
+from consumers.writer.guarded import StateRetry
+from consumers.writer.steps import StepRunner
 from simulator.server import FakeTexter
 from tests.conftest import wait_for
 from tests.ingress.harness import make_settings
-from worker.bus import Bus, Delivery, Message, shard_of
+from worker.bus import Bus, Delivery, Message, build_topology, shard_of
 from worker.bus.topology import Topology, routing_key
 from worker.metrics import Metrics
 from worker.plans import Plan, encode_plan
 from worker.runtime import service
-from worker.state.memory import LocalMemory
+from worker.settings import Settings
+from worker.state.ledger import SendLedger
+from worker.state.memory import LocalMemory, SharedMemory
+from worker.texter.client import TexterClient, open_client_from_settings
 
 TOKEN = "writer-test-token-0123456789"
 DELAYS = (0.05, 0.1, 0.2)
@@ -27,7 +40,8 @@ class Writer:
     topology: Topology
     fake: FakeTexter
     metrics: Metrics
-    memory: LocalMemory
+    memory: SharedMemory
+    waits: list[float] = field(default_factory=list)  # what the consumer slept (direct_writer)
 
     def chat(self, title: str) -> str:
         return next(c.id for c in self.fake.state.chats.values() if c.title == title)
@@ -67,11 +81,10 @@ class Writer:
         await wait_for(enough)
 
 
-@asynccontextmanager
-async def writer(
-    namespace: str, bus: Bus, fake: FakeTexter, state_dir: Path, **overrides: object
-) -> AsyncIterator[Writer]:
-    settings = make_settings(
+def writer_settings(
+    namespace: str, fake: FakeTexter, state_dir: Path, **overrides: object
+) -> Settings:
+    return make_settings(
         namespace,
         texter_base_url=fake.url,
         texter_api_token=TOKEN,
@@ -82,8 +95,64 @@ async def writer(
         texter_rate_burst=1000,
         **overrides,
     )
+
+
+@asynccontextmanager
+async def writer(
+    namespace: str, bus: Bus, fake: FakeTexter, state_dir: Path, **overrides: object
+) -> AsyncIterator[Writer]:
+    settings = writer_settings(namespace, fake, state_dir, **overrides)
     metrics, memory = Metrics.create(), LocalMemory()
     async with service(
         settings, metrics, bus=bus, roles=frozenset({"writer"}), memory=memory
     ) as running:
         yield Writer(bus, running.topology, fake, metrics, memory)
+
+
+Runner = Callable[[TexterClient, aiohttp.ClientSession], StepRunner]
+
+
+@asynccontextmanager
+async def direct_writer(
+    namespace: str,
+    bus: Bus,
+    fake: FakeTexter,
+    state_dir: Path,
+    *,
+    ledger: SendLedger,
+    memory: SharedMemory,
+    retry: StateRetry,
+    runner: Runner = StepRunner,
+) -> AsyncIterator[Writer]:
+    """A WriterConsumer on every writer queue, as `start_writer` builds it, but with this
+    ledger, memory, state retry and runner, and a sleep that records the wait and returns."""
+    settings = writer_settings(namespace, fake, state_dir)
+    topology = build_topology(namespace, settings.bus_shards, delays=DELAYS)
+    await bus.declare(topology)
+    metrics = Metrics.create()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(0)  # let the loop run; no time passes
+
+    async with (
+        open_client_from_settings(settings, metrics=metrics.texter) as client,
+        aiohttp.ClientSession() as http,
+    ):
+        consumer = WriterConsumer(
+            bus=bus,
+            topology=topology,
+            runner=runner(client, http),
+            ledger=ledger,
+            memory=memory,
+            config=WriterConfig(publish_timeout=5, echo_window=60, state_retry=retry),
+            metrics=metrics.writer,
+            sleep=sleep,
+        )
+        consumers = [await bus.consume(q, consumer.handle) for q in topology.writer_queues]
+        try:
+            yield Writer(bus, topology, fake, metrics, memory, waits)
+        finally:
+            for running in consumers:
+                await running.cancel()

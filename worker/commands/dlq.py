@@ -90,10 +90,13 @@ def _add_changing(actions: Subparsers, common: argparse.ArgumentParser) -> None:
     rp.add_argument("ids", nargs="*", metavar="ID")
     rp.add_argument("--reason", help="every dead letter with this reason")
     rp.add_argument("--all", action="store_true", help="every dead letter")
-    pg = actions.add_parser("purge", parents=[common], help="delete dead letters (asks nothing)")
+    pg = actions.add_parser(
+        "purge", parents=[common], help="delete dead letters matching every filter (asks nothing)"
+    )
     pg.add_argument("ids", nargs="*", metavar="ID")
     pg.add_argument("--older-than", type=_age, metavar="AGE", help="e.g. 30m, 12h, 7d")
     pg.add_argument("--reason", help="only this reason")
+    pg.add_argument("--all", action="store_true", help="every dead letter")
     rs = actions.add_parser(
         "resolve", parents=[common], help="record whether an in_doubt send reached the chat"
     )
@@ -217,7 +220,7 @@ async def _run(settings: Settings, url: str | None, args: argparse.Namespace) ->
             return _print_replay(await dlq.replay(selection))
         if args.action == "purge":
             selection = Selection(
-                ids=tuple(args.ids), reason=args.reason, older_than=args.older_than
+                ids=tuple(args.ids), reason=args.reason, older_than=args.older_than, all=args.all
             )
             return _print_purge(await dlq.purge(selection))
         return _print_resolve(await dlq.resolve(args.id, sent=args.sent))
