@@ -28,11 +28,9 @@ stable id (the same dead letter gets the same id on every listing).
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import msgspec
 
@@ -114,25 +112,15 @@ class BrokerDeath:
 
 
 def broker_death(headers: Mapping[str, HeaderValue]) -> BrokerDeath | None:
-    """The latest death the broker recorded, or None if it recorded none. In order:
-    `x-last-death-*` (RabbitMQ 3.13 and later), the head of `x-death` (RabbitMQ lists deaths
-    most recent first; the RabbitMQ transport passes the list as its repr), `x-first-death-*`
-    (what the embedded transport records, and right as long as the message died once)."""
-    last = _text(headers, "x-last-death-reason")
-    if last is not None:
-        return BrokerDeath(
-            last, _text(headers, "x-last-death-queue"), _text(headers, "x-last-death-exchange")
-        )
-    head = _XDEATH_ENTRY.search(str(headers.get("x-death", "")))
-    if head is not None:
-        fields = {name: value for name, _, value in _XDEATH_FIELD.findall(head[0])}
-        if fields.get("reason"):
-            return BrokerDeath(fields["reason"], fields.get("queue"), fields.get("exchange"))
-    first = _text(headers, "x-first-death-reason")
-    if first is not None:
-        return BrokerDeath(
-            first, _text(headers, "x-first-death-queue"), _text(headers, "x-first-death-exchange")
-        )
+    """The latest death the broker recorded, or None if it recorded none: `x-last-death-*`
+    (both transports set them, worker/bus/deaths.py), else `x-first-death-*` (dead letters
+    stored before they did, right as long as the message died once)."""
+    for prefix in ("x-last-death-", "x-first-death-"):
+        reason = _text(headers, prefix + "reason")
+        if reason is not None:
+            return BrokerDeath(
+                reason, _text(headers, prefix + "queue"), _text(headers, prefix + "exchange")
+            )
     return None
 
 
@@ -152,13 +140,6 @@ def reason_of(delivery: Delivery) -> str:
 # dies again is described by its new death only.
 _DEATH_PREFIXES = ("x-dead-", "x-original-", "x-first-death-", "x-last-death-")
 _DEATH_HEADERS = frozenset({"x-death", "x-delivery-count"})
-# The RabbitMQ transport flattens the x-death list to its repr; its first `time` is when the
-# message died, which broker-made dead letters carry nowhere else.
-_XDEATH_TIME = re.compile(
-    r"'time': datetime\.datetime\((\d+), (\d+), (\d+), (\d+), (\d+)(?:, (\d+))?"
-)
-_XDEATH_ENTRY = re.compile(r"\{[^{}]*\}")  # one death in that repr (the first is the latest)
-_XDEATH_FIELD = re.compile(r"""'(reason|queue|exchange)': (['"])(.*?)\2""")
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
@@ -255,10 +236,9 @@ def _died_at(msg: Message) -> float | None:
     at_ms = _int(msg.headers, "x-dead-at-ms")
     if at_ms is not None:
         return at_ms / 1000
-    match = _XDEATH_TIME.search(str(msg.headers.get("x-death", "")))
-    if match:
-        year, month, day, hour, minute, second = (int(p) for p in match.groups(default="0"))
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+    broker_ms = _int(msg.headers, "x-last-death-at-ms")
+    if broker_ms is not None:
+        return broker_ms / 1000
     return msg.timestamp
 
 

@@ -77,10 +77,6 @@ async def embedded(topology: Topology) -> AsyncIterator[EmbeddedBus]:
     await bus.close()
 
 
-@pytest.mark.xfail(
-    reason="EmbeddedBus.dead_letter records only x-first-death-* (here `expired`); it needs "
-    "to record the latest death (x-last-death-*), as RabbitMQ 3.13+ does"
-)
 @pytest.mark.parametrize("how", ["rejected", "delivery_limit"])
 async def test_the_embedded_bus_gives_the_reason_of_the_last_death(
     embedded: EmbeddedBus, topology: Topology, how: str

@@ -43,24 +43,23 @@ def test_a_consumer_made_dead_letter_reads_back_in_full() -> None:
     assert entry.replays == 0
 
 
-def test_a_broker_made_dead_letter_reads_back_with_the_death_time_of_x_death() -> None:
+def test_a_broker_made_dead_letter_reads_back_with_its_death_time() -> None:
     event = event_delivery(TOPOLOGY).message
-    x_death = (
-        "[{'count': 1, 'reason': 'rejected', 'queue': 't.rules.0', 'time': "
-        "datetime.datetime(2025, 11, 10, 9, 30, 12, tzinfo=datetime.timezone.utc), "
-        "'exchange': 't.events', 'routing-keys': ['shard.0']}]"
-    )
     headers = {
         **event.headers,
         "x-first-death-reason": "rejected",
         "x-first-death-queue": "t.rules.0",
         "x-first-death-exchange": "t.events",
-        "x-death": x_death,
+        # what both transports make of the broker's x-death (worker/bus/deaths.py)
+        "x-last-death-reason": "rejected",
+        "x-last-death-queue": "t.rules.0",
+        "x-last-death-exchange": "t.events",
+        "x-last-death-at-ms": 1_762_767_012_000,  # 2025-11-10 09:30:12 UTC
     }
     entry = DeadLetter.of(_in_dlq(replace(event, headers=headers)))
 
     assert (entry.reason, entry.source) == ("rejected", "broker")
-    assert entry.at == 1_762_767_012.0  # 2025-11-10 09:30:12 UTC
+    assert entry.at == 1_762_767_012.0
     assert entry.error == "a consumer of t.rules.0 failed on it (unexpected error: see its logs)"
     assert (entry.exchange, entry.routing_key, entry.message_id) == (
         "t.events",
@@ -69,7 +68,7 @@ def test_a_broker_made_dead_letter_reads_back_with_the_death_time_of_x_death() -
     )
 
 
-def test_without_x_death_a_broker_made_dead_letter_is_dated_by_its_publish_time() -> None:
+def test_without_a_death_time_a_broker_made_dead_letter_is_dated_by_its_publish_time() -> None:
     event = event_delivery(TOPOLOGY).message
     headers = {**event.headers, "x-first-death-reason": "delivery_limit"}
     entry = DeadLetter.of(_in_dlq(replace(event, headers=headers)))
@@ -95,7 +94,13 @@ def test_the_id_is_stable_and_tells_deaths_apart() -> None:
 
 def test_living_headers_drop_every_record_of_a_death() -> None:
     dead = dead_letter_message(plan_delivery(TOPOLOGY), IN_DOUBT, now=DIED_AT)
-    headers = {**dead.headers, "x-first-death-queue": "q", "x-death": "[...]", "x-replays": 2}
+    headers = {
+        **dead.headers,
+        "x-first-death-queue": "q",
+        "x-last-death-reason": "rejected",
+        "x-last-death-at-ms": 1,
+        "x-replays": 2,
+    }
     assert living_headers(headers) == {
         "x-chat-id": CHAT,
         "x-rule": "welcome",
@@ -112,17 +117,16 @@ def test_the_original_id_of_dead_letters_made_before_the_header_existed() -> Non
 
 # --- the latest death, whoever recorded it ---------------------------------------------------
 
-# What RabbitMQ 3.10 (through the RabbitMQ transport) gives a Plan that waited on a delay tier,
-# went back to the writer and was rejected there: x-death lists the latest death first, while
-# x-first-death-* still describe the expiry on the delay tier.
-REJECTED_AFTER_A_DELAY = (
-    "[{'count': 1, 'exchange': 't.commands', 'queue': 't.writer.1', 'reason': 'rejected', "
-    "'routing-keys': ['shard.1'], 'time': datetime.datetime(2025, 11, 10, 9, 31, 0, "
-    "tzinfo=datetime.timezone.utc)}, {'count': 1, 'reason': 'expired', 'queue': "
-    "'t.delay.10000ms', 'time': datetime.datetime(2025, 11, 10, 9, 30, 50, "
-    "tzinfo=datetime.timezone.utc), 'exchange': 't.delay.10000ms', 'routing-keys': ['shard.1']}]"
-)
-EXPIRED_FIRST = {
+# What a Plan that waited on a delay tier, went back to the writer and was rejected there
+# carries (RabbitMQ 3.10's x-death, flattened by the transport): x-first-death-* still describe
+# the expiry on the delay tier, x-last-death-* the rejection.
+REJECTED_AFTER_A_DELAY: dict[str, str | int | bool] = {
+    "x-last-death-reason": "rejected",
+    "x-last-death-queue": "t.writer.1",
+    "x-last-death-exchange": "t.commands",
+    "x-last-death-at-ms": 1_762_767_060_000,  # 09:31:00
+}
+EXPIRED_FIRST: dict[str, str | int | bool] = {
     "x-first-death-reason": "expired",
     "x-first-death-queue": "t.delay.10000ms",
     "x-first-death-exchange": "t.delay.10000ms",
@@ -135,40 +139,23 @@ def _broker_dead_plan(headers: dict[str, str | int | bool], body: bytes | None =
     return _in_dlq(replace(plan, type="", headers=headers, body=body or plan.body))
 
 
-def test_the_latest_death_in_x_death_wins_over_the_first() -> None:
-    entry = DeadLetter.of(_broker_dead_plan({**EXPIRED_FIRST, "x-death": REJECTED_AFTER_A_DELAY}))
+def test_the_latest_death_wins_over_the_first() -> None:
+    entry = DeadLetter.of(_broker_dead_plan({**EXPIRED_FIRST, **REJECTED_AFTER_A_DELAY}))
     assert (entry.reason, entry.source) == ("rejected", "broker")
     assert entry.error == "a consumer of t.writer.1 failed on it (unexpected error: see its logs)"
     assert entry.exchange == "t.commands"  # not the delay tier
     assert entry.at == 1_762_767_060.0  # 09:31:00, the rejection
 
 
-def test_x_death_alone_still_names_the_death() -> None:
-    """A message republished with the broker's x-death but not x-first-death-* (as the writer's
-    continuations were): the broker adds no x-first-death-* to it when it dies again."""
-    entry = DeadLetter.of(_broker_dead_plan({"x-death": REJECTED_AFTER_A_DELAY}))
+def test_the_latest_death_alone_still_names_the_death() -> None:
+    """A message republished without x-first-death-*: the broker adds none when it dies again."""
+    entry = DeadLetter.of(_broker_dead_plan(dict(REJECTED_AFTER_A_DELAY)))
     assert (entry.reason, entry.source, entry.exchange) == ("rejected", "broker", "t.commands")
-
-
-def test_x_last_death_headers_win_where_the_broker_sets_them() -> None:
-    """RabbitMQ 3.13 and later also set x-last-death-*."""
-    headers = {
-        **EXPIRED_FIRST,
-        "x-death": REJECTED_AFTER_A_DELAY,
-        "x-last-death-reason": "delivery_limit",
-        "x-last-death-queue": "t.writer.1",
-        "x-last-death-exchange": "t.commands",
-    }
-    entry = DeadLetter.of(_broker_dead_plan(headers))
-    assert (entry.reason, entry.error) == (
-        "delivery_limit",
-        "failed too many deliveries in t.writer.1",
-    )
 
 
 def test_consumer_made_reasons_win_over_the_brokers_record() -> None:
     dead = dead_letter_message(plan_delivery(TOPOLOGY), IN_DOUBT, now=DIED_AT)
-    headers = {**dead.headers, **EXPIRED_FIRST, "x-death": REJECTED_AFTER_A_DELAY}
+    headers = {**dead.headers, **EXPIRED_FIRST, **REJECTED_AFTER_A_DELAY}
     entry = DeadLetter.of(_in_dlq(replace(dead, headers=headers)))
     assert (entry.reason, entry.source, entry.exchange) == ("in_doubt", "writer", "t.commands")
 
@@ -177,7 +164,7 @@ def test_consumer_made_reasons_win_over_the_brokers_record() -> None:
 
 
 def test_a_plan_without_x_chat_id_shows_the_chat_of_its_body() -> None:
-    entry = DeadLetter.of(_broker_dead_plan({**EXPIRED_FIRST, "x-death": REJECTED_AFTER_A_DELAY}))
+    entry = DeadLetter.of(_broker_dead_plan({**EXPIRED_FIRST, **REJECTED_AFTER_A_DELAY}))
     assert entry.chat == CHAT
 
 

@@ -17,7 +17,6 @@ from simulator.server import FakeTexter
 from tests.writer.harness import Runner, Writer, direct_writer
 from tests.writer.test_writer import four_steps
 from worker.bus import Bus, Message
-from worker.bus.embedded import EmbeddedBus
 from worker.bus.topology import routing_key
 from worker.deadletters import DeadLetter, reason_of
 from worker.plans import decode_plan
@@ -110,7 +109,6 @@ def buggy_after(good: int) -> Runner:
 
 @pytest.mark.parametrize("trips", [1, 2])
 async def test_a_plan_rejected_after_its_delay_tiers_reads_as_rejected(
-    request: pytest.FixtureRequest,
     namespace: str,
     bus: Bus,
     *,
@@ -120,13 +118,6 @@ async def test_a_plan_rejected_after_its_delay_tiers_reads_as_rejected(
 ) -> None:
     """The Plan waits on a delay tier `trips` times (the broker records each return as an
     `expired` death), then the writer fails on it: the dead letter must say `rejected`."""
-    if isinstance(bus, EmbeddedBus):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="EmbeddedBus.dead_letter records only x-first-death-* (here `expired`); "
-                "it needs to record the latest death (x-last-death-*), as RabbitMQ 3.13+ does"
-            )
-        )
     ledger = await SQLiteLedger.open(tmp_path, horizon=3600)
     fake.set_faults(errors=trips, error_status=503, paths=["/labels"])
     try:

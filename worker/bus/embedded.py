@@ -2,20 +2,23 @@
 
 It mirrors what the contract tests check on RabbitMQ: direct and fanout routing, mandatory
 publishes (no queue → `Unroutable`), confirms, ordered delivery to one active consumer per queue,
-ack / requeue / reject, dead-lettering with `x-first-death-*` headers, and quorum queues'
-delivery limit. It is not durable: everything in it is lost when the process stops.
+ack / requeue / reject, dead-lettering with `x-first-death-*` and `x-last-death-*` headers
+(worker/bus/deaths.py), and quorum queues' delivery limit. It is not durable: everything in it
+is lost when the process stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import structlog
 
+from worker.bus.deaths import death_headers
 from worker.bus.interface import Delivery, Handler, Message, Requeue
 from worker.bus.topology import ExchangeSpec, QueueSpec, Topology
 from worker.errors import BusUnavailable, PublishNotConfirmed, Unroutable
@@ -210,6 +213,8 @@ class EmbeddedBus:
         headers.setdefault("x-first-death-reason", reason)
         headers.setdefault("x-first-death-queue", queue.spec.name)
         headers.setdefault("x-first-death-exchange", entry.exchange)
+        at_ms = int(time.time() * 1000)
+        headers.update(death_headers(reason, queue.spec.name, entry.exchange, at_ms))
         dead = replace(entry.message, headers=headers)
         for target in self._route(dlx, dead.routing_key):
             self._enqueue(target, _Entry(dead, dlx))

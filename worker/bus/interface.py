@@ -42,8 +42,10 @@ class Delivery:
 
     @property
     def death_reason(self) -> str | None:
-        """Why a dead-lettered message died (rejected, delivery_limit, ...), else None."""
-        reason = self.message.headers.get("x-first-death-reason")
+        """Why a dead-lettered message last died (rejected, delivery_limit, ...), else None.
+        The latest death, not the first: see worker/bus/deaths.py."""
+        headers = self.message.headers
+        reason = headers.get("x-last-death-reason", headers.get("x-first-death-reason"))
         return reason if isinstance(reason, str) else None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aio_pika
@@ -34,7 +34,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from worker.bus.interface import Delivery, Handler, Message, Requeue
+from worker.bus.deaths import latest_death
+from worker.bus.interface import Delivery, Handler, HeaderValue, Message, Requeue
 from worker.bus.topology import Topology
 from worker.errors import BusUnavailable, PublishNotConfirmed, PublishRejected, Unroutable
 from worker.metrics import BusMetrics
@@ -69,7 +70,7 @@ async def _close_quietly(channel: AbstractChannel) -> None:
         await channel.close()
 
 
-def _header_value(value: Any) -> str | int | bool:
+def _header_value(value: Any) -> HeaderValue:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, str | int | bool):
@@ -77,8 +78,16 @@ def _header_value(value: Any) -> str | int | bool:
     return str(value)
 
 
+def _flat_headers(raw: Mapping[str, Any]) -> dict[str, HeaderValue]:
+    """AMQP headers as flat values; the nested `x-death` list becomes `x-last-death-*`."""
+    headers = {k: _header_value(v) for k, v in raw.items() if k != "x-death"}
+    for name, value in latest_death(raw.get("x-death")).items():
+        headers.setdefault(name, value)  # RabbitMQ 3.13+ sets x-last-death-* itself
+    return headers
+
+
 def _to_delivery(incoming: AbstractIncomingMessage, queue: str) -> Delivery:
-    headers = {k: _header_value(v) for k, v in (incoming.headers or {}).items()}
+    headers = _flat_headers(incoming.headers or {})
     count = headers.get("x-delivery-count", 0)
     stamp = incoming.timestamp
     message = Message(
