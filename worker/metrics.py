@@ -32,7 +32,7 @@ INGRESS_OUTCOMES = ("accepted", "unauthorized", "too_large", "bad_request", "una
 # would go unnoticed without them.
 RULES_DEAD_LETTER_REASONS = ("poison", "rule_error", "budget_exceeded")
 RULES_SKIP_REASONS = ("echo", "once_per_chat")
-WRITER_PLAN_OUTCOMES = ("done", "retry_later", "parked", "dead_letter")
+WRITER_PLAN_OUTCOMES = ("done", "retry_later", "parked", "state_unavailable", "dead_letter")
 WRITER_DEAD_LETTER_REASONS = ("permanent", "in_doubt", "retries_exhausted", "poison")
 
 
@@ -291,7 +291,7 @@ class WriterMetrics:
             plans=Counter(
                 f"{NS}_writer_plans",
                 "Plans (or continuations) handled, by outcome: done, retry_later, parked, "
-                "dead_letter.",
+                "state_unavailable (parked while the ledger or memory is down), dead_letter.",
                 ["outcome"],
                 registry=registry,
             ),
