@@ -16,10 +16,17 @@ from worker.plans import Http
 from worker.texter.policy import NoAnswer, Verdict, decide, parse_retry_after
 
 MAX_ERROR_BODY = 300
+# A connect that hangs (a dead host, a full accept queue) certainly sent nothing: give up on it
+# early, as a transient failure, instead of letting the total timeout call it in doubt.
+CONNECT_TIMEOUT = 5.0
 
 
-async def run_http(session: aiohttp.ClientSession, step: Http) -> None:
-    timeout = aiohttp.ClientTimeout(total=step.timeout)
+async def run_http(
+    session: aiohttp.ClientSession, step: Http, *, connect_timeout: float = CONNECT_TIMEOUT
+) -> None:
+    timeout = aiohttp.ClientTimeout(
+        total=step.timeout, sock_connect=min(step.timeout, connect_timeout)
+    )
     try:
         async with session.request(
             step.method, step.url, json=step.json, headers=step.headers, timeout=timeout
