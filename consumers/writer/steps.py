@@ -11,6 +11,7 @@ from msgspec import UNSET
 from consumers.writer.http_step import run_http
 from consumers.writer.outcome import Kind, StepFailure
 from worker import plans as p
+from worker.errors import TexterBadResponse
 from worker.texter import requests as rq
 from worker.texter.client import TexterClient
 
@@ -43,7 +44,16 @@ class StepRunner:
         }
 
     async def run(self, step: p.Step, plan_chat: str | None) -> None:
-        await self._table[type(step)](step, plan_chat)
+        try:
+            await self._table[type(step)](step, plan_chat)
+        except TexterBadResponse as exc:
+            if not needs_ledger(step):
+                raise  # permanent: repeating an idempotent step is harmless
+            # A 2xx whose body is not what the reference documents (a proxy's page, a changed
+            # API): the send most likely happened. Never release it for a resend; ask a person.
+            raise StepFailure(
+                Kind.IN_DOUBT, f"{exc} (Texter answered {exc.status}: it may have been sent)"
+            ) from exc
 
     @staticmethod
     def _chat(step: p.Step, plan_chat: str | None) -> str:

@@ -115,6 +115,29 @@ async def test_ambiguous_send_is_in_doubt_and_never_repeated(
         await ledger.close()
 
 
+async def test_a_send_answered_2xx_with_an_odd_body_is_in_doubt_never_resent(
+    namespace: str, bus: Bus, fake: FakeTexter, tmp_path: Path
+) -> None:
+    """Texter said 2xx, so the message most likely went out: the claim must stay, or a replay
+    of a `permanent` dead letter would send it a second time."""
+    async with writer(namespace, bus, fake, tmp_path) as w:
+        chat = w.chat("Yossi Levi")
+        fake.set_faults(bad_bodies=1, bad_body="<html>hello</html>", paths=["/messages/send/"])
+        await w.submit(four_steps(chat, "odd"))
+        [dead] = await w.dead(1)
+        assert reason_of(dead) == "in_doubt"
+        assert dead.message.headers["x-dead-step-key"] == "odd:2"
+        await w.submit(decode_plan(dead.message.body))  # a replay as is
+        [again] = await w.dead(1)
+        assert reason_of(again) == "in_doubt"
+        assert w.answered("/messages/send/", None) == 1
+    ledger = await SQLiteLedger.open(tmp_path, horizon=3600)
+    try:
+        assert await ledger.state("odd:2") is EntryState.CLAIMED
+    finally:
+        await ledger.close()
+
+
 async def test_retries_exhausted_after_the_last_tier(w: Writer) -> None:
     chat = w.chat("Yossi Levi")
     w.fake.set_faults(errors=100, error_status=503, paths=["/crm-data"])
