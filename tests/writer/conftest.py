@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from simulator.server import FakeTexter
+from tests.conftest import EMBEDDED_OR_RABBITMQ
 from tests.writer.harness import DELAYS, TOKEN, Writer, writer
 from worker.bus import Bus, build_topology
 from worker.bus.embedded import EmbeddedBus
@@ -21,7 +22,7 @@ async def fake() -> AsyncIterator[FakeTexter]:
         yield server
 
 
-@pytest.fixture(params=["embedded", "rabbitmq"])
+@pytest.fixture(params=EMBEDDED_OR_RABBITMQ)
 async def bus(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[Bus]:
     """A bus with nothing declared yet: the service declares its own topology."""
     if request.param == "embedded":
