@@ -70,6 +70,24 @@ def test_phones_and_secrets_are_masked_by_default(restore_logging: None) -> None
     assert line["level"] == "info"
 
 
+def test_a_phone_in_a_traceback_is_masked_and_hebrew_stays_readable(
+    restore_logging: None,
+) -> None:
+    out = io.StringIO()
+    configure_logging("info", "json", out)
+    try:
+        raise ValueError("Texter refused 972521234567")
+    except ValueError:
+        structlog.get_logger("t").exception("writer.crashed", text="שלום 972541112233")
+    logging.getLogger("aiormq").error("lost %s", "972521234567", exc_info=ValueError("x"))
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert "Texter refused 972***567" in first["exception"]
+    assert "972521234567" not in out.getvalue()
+    assert first["text"] == "שלום 972***233"
+    assert "שלום" in out.getvalue()  # UTF-8, not \u escapes: readable in any log viewer
+    assert (second["event"], second["logger"]) == ("lost 972***567", "aiormq")
+
+
 def test_log_pii_true_keeps_phones(restore_logging: None) -> None:
     line = _line(True, to="972521234567", text="call me on +972 54-123-4567")
     assert line["to"] == "972521234567"
