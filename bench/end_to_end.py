@@ -89,14 +89,16 @@ async def arrivals(fake: FakeTexter, wanted: dict[str, float], timeout: float) -
         await asyncio.sleep(0.05)
 
 
-async def run(rate: float, seconds: float, *, split: bool) -> None:
+async def run(rate: float, seconds: float, *, split: bool, extra: dict[str, str]) -> None:
     ns = namespace("e2e")
     topology = topology_for(ns, 4)
     count = round(rate * seconds)
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         async with FakeTexter(token=TOKEN) as fake:
             chats = open_chats(fake, CHATS)
-            env = worker_env(ns, Path(tmp), TEXTER_BASE_URL=fake.url, TEXTER_RATE_LIMIT="100000")
+            env = worker_env(
+                ns, Path(tmp), TEXTER_BASE_URL=fake.url, TEXTER_RATE_LIMIT="100000", **extra
+            )
             try:
                 async with AsyncExitStack() as stack:
                     procs = [
@@ -142,8 +144,17 @@ def main() -> None:
         "--split-roles", action="store_true", help="ingress, rules and writer in three processes"
     )
     parser.add_argument("--quick", action="store_true", help="CI smoke: 2 seconds")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="a setting for the worker process(es), e.g. EVENT_LOOP=asyncio (repeatable)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rate, 2.0 if args.quick else args.seconds, split=args.split_roles))
+    extra = dict(item.split("=", 1) for item in args.env)
+    seconds = 2.0 if args.quick else args.seconds
+    asyncio.run(run(args.rate, seconds, split=args.split_roles, extra=extra))
 
 
 if __name__ == "__main__":

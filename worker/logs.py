@@ -91,9 +91,18 @@ def _json(event: Any, **_: Any) -> str:
 
 
 def configure_logging(
-    level: str = "info", fmt: str = "auto", stream: TextIO | None = None, *, pii: bool = False
+    level: str = "info",
+    fmt: str = "auto",
+    stream: TextIO | None = None,
+    *,
+    pii: bool = False,
+    final: bool = False,
 ) -> None:
-    """Configure structlog and the stdlib root logger (aio-pika, aiohttp) to one format."""
+    """Configure structlog and the stdlib root logger (aio-pika, aiohttp) to one format.
+
+    `final=True` (the service, configured once per process) lets every module's logger keep
+    its configuration after its first line instead of rebuilding it on every call; tests and
+    the demo, which configure again, leave it off."""
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     # Tracebacks are rendered before masking, so a phone in an exception's text is masked too;
@@ -115,7 +124,7 @@ def configure_logging(
         processors=[*shared, *tail, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=final,
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(

@@ -209,6 +209,12 @@ VARIABLES: tuple[Var, ...] = (
         "as are values of secret-looking fields.",
     ),
     Var("LOG_FORMAT", "auto", "json, console, or auto (console on a terminal, JSON otherwise)."),
+    Var(
+        "EVENT_LOOP",
+        "auto",
+        "The event loop of `run`: uvloop (less CPU per webhook and step), asyncio, or auto "
+        "(uvloop where it is installed, as it is on Linux and macOS; asyncio elsewhere).",
+    ),
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
@@ -339,6 +345,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "auto"
     log_pii: bool = False
+    event_loop: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -383,6 +390,7 @@ class Settings:
             log_level=r.choice("LOG_LEVEL", ("info", "debug", "warning", "error")),
             log_format=r.choice("LOG_FORMAT", ("auto", "json", "console")),
             log_pii=r.boolean("LOG_PII"),
+            event_loop=r.choice("EVENT_LOOP", ("auto", "uvloop", "asyncio")),
         )
         _check_webhook_auth(r, settings)
         if r.problems:

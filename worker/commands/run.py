@@ -9,6 +9,7 @@ import sys
 
 import structlog
 
+from worker import loop as event_loop
 from worker.commands import EXIT_CONFIG, Subparsers, load_settings_or_exit
 from worker.errors import BusError, ConfigError, RulesError
 from worker.logs import configure_logging
@@ -43,10 +44,10 @@ def register(sub: Subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
-    configure_logging(settings.log_level, settings.log_format, pii=settings.log_pii)
+    configure_logging(settings.log_level, settings.log_format, pii=settings.log_pii, final=True)
     roles = frozenset(ROLES if args.role == "all" else (args.role,))
     try:
-        asyncio.run(_main(settings, roles))
+        event_loop.run(_main(settings, roles), settings.event_loop)
     except ConfigError as exc:  # e.g. the writer without TEXTER_BASE_URL / TEXTER_API_TOKEN
         for problem in exc.problems:
             print(f"texter-worker: configuration error: {problem}", file=sys.stderr)
