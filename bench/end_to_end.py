@@ -25,6 +25,8 @@ import aiohttp
 from bench.support import (
     SECRET,
     TOKEN,
+    broker_cpu_seconds,
+    broker_pid,
     cpu_seconds,
     delete_namespace,
     incoming_body,
@@ -91,7 +93,7 @@ async def arrivals(fake: FakeTexter, wanted: dict[str, float], timeout: float) -
 
 async def run(rate: float, seconds: float, *, split: bool, extra: dict[str, str]) -> None:
     ns = namespace("e2e")
-    topology = topology_for(ns, 4)
+    topology = topology_for(ns, int(extra.get("BUS_SHARDS", "4")))
     count = round(rate * seconds)
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         async with FakeTexter(token=TOKEN) as fake:
@@ -115,9 +117,14 @@ async def run(rate: float, seconds: float, *, split: bool, extra: dict[str, str]
                     warm = await post_schedule(http, url, chats, "warm", count=WARMUP, rate=rate)
                     await arrivals(fake, warm, 30)
                     cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.monotonic()
+                    own0, beam = time.process_time(), broker_pid()
+                    beam0 = broker_cpu_seconds(beam)
                     posted = await post_schedule(http, url, chats, "e2e", count=count, rate=rate)
                     seen = await arrivals(fake, posted, 60)
                     wall = time.monotonic() - t0
+                    own = (time.process_time() - own0) / wall
+                    beam1 = broker_cpu_seconds(beam)
+                    broker = (beam1 - beam0) / wall if beam0 is not None and beam1 else None
                     cpu = [
                         (cpu_seconds(p.pid) - c) / wall for p, c in zip(procs, cpu0, strict=True)
                     ]
@@ -128,6 +135,8 @@ async def run(rate: float, seconds: float, *, split: bool, extra: dict[str, str]
     roles = "ingress, rules, writer processes" if split else "one process, --role all"
     shares = " + ".join(f"{c:.0%}" for c in cpu)
     out(f"worker ({roles}) CPU while posting and draining: {shares} of one core")
+    out(f"this process (load generator and fake Texter) CPU: {own:.0%} of one core")
+    out(f"RabbitMQ CPU: {'unknown' if broker is None else format(broker, '.0%')} of one core")
     if len(ms) < count:
         out(f"MISSING: {count - len(ms)} sends never arrived")
     out(

@@ -31,6 +31,8 @@ import aiohttp
 
 from bench.support import (
     SECRET,
+    broker_cpu_seconds,
+    broker_pid,
     cpu_seconds,
     delete_namespace,
     namespace,
@@ -93,32 +95,6 @@ def bodies() -> list[bytes]:
 def lua_script() -> str:
     quoted = ", ".join(f"[==[{b.decode()}]==]" for b in bodies())
     return LUA % {"bodies": quoted, "secret": SECRET, "path": PATH}
-
-
-def broker_pid() -> int | None:
-    """The RabbitMQ server's Erlang VM. Its CLI tools (rabbitmqctl, rabbitmq-diagnostics) run a
-    beam.smp of their own for a moment, so match the server's boot arguments, not the name."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() != "beam.smp":
-                    continue
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"rabbit" in argv and b"boot" in argv:
-                return int(entry.name)
-    return None
-
-
-def broker_cpu_seconds(pid: int | None) -> float | None:
-    """CPU seconds of the broker so far; None when it is unknown or went away (restarted)."""
-    if pid is None:
-        return None
-    try:
-        return cpu_seconds(pid)
-    except OSError:
-        return None
 
 
 async def load_wrk(url: str, seconds: float, concurrency: int, script: Path) -> dict[str, float]:

@@ -80,6 +80,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def broker_pid() -> int | None:
+    """The RabbitMQ server's Erlang VM. Its CLI tools (rabbitmqctl, rabbitmq-diagnostics) run a
+    beam.smp of their own for a moment, so match the server's boot arguments, not the name."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() != "beam.smp":
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"rabbit" in argv and b"boot" in argv:
+                return int(entry.name)
+    return None
+
+
+def broker_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds of the broker so far; None when it is unknown or went away (restarted)."""
+    if pid is None:
+        return None
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return None
+
+
 def rss_mib(pid: int) -> float | None:
     """VmRSS of a process in MiB (None once it is gone)."""
     try:

@@ -237,7 +237,13 @@ class RulesConsumer:
         """Until `call` succeeds, with exponential backoff and jitter capped at 5 s. No attempt
         limit: an outage of the bus or the state stalls this shard (later events of its chats
         wait, in order) instead of losing or reordering anything; cancelling the consumer at
-        shutdown ends it, and the unacked event is delivered again."""
+        shutdown ends it, and the unacked event is delivered again. The first try builds no
+        retry machinery (it runs for every publish and state call); its failure is handed to
+        tenacity as attempt 1."""
+        try:
+            return await call()
+        except errors as exc:
+            failed: Exception | None = exc
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(errors),
             wait=wait_exponential_jitter(multiplier=0.1, max=5),
@@ -252,6 +258,9 @@ class RulesConsumer:
         )
         async for attempt in retrying:
             with attempt:
+                if failed is not None:  # attempt 1 already ran, above
+                    first, failed = failed, None
+                    raise first
                 return await call()
         raise AssertionError("unreachable: AsyncRetrying without a stop retries until success")
 

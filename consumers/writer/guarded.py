@@ -52,7 +52,14 @@ class StateRetry:
 async def guarded(
     operation: str, call: Callable[[], Awaitable[T]], retry: StateRetry, sleep: Sleep
 ) -> T:
-    """`await call()`, retried while it raises StateUnavailable; StateDown when it still does."""
+    """`await call()`, retried while it raises StateUnavailable; StateDown when it still does.
+    The first try builds no retry machinery: it runs for every ledger and memory call of every
+    step, and tenacity's bookkeeping showed in the writer's profile (docs/performance.md). Its
+    failure is handed to tenacity as attempt 1, so the attempts and waits are tenacity's own."""
+    try:
+        return await call()
+    except StateUnavailable as exc:
+        failed: StateUnavailable | None = exc
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(StateUnavailable),
         stop=stop_after_attempt(retry.attempts),
@@ -66,6 +73,9 @@ async def guarded(
     try:
         async for attempt in retrying:
             with attempt:
+                if failed is not None:  # attempt 1 already ran, above
+                    first, failed = failed, None
+                    raise first
                 return await call()
     except StateUnavailable as exc:
         raise StateDown(operation, str(exc)) from exc

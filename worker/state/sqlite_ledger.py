@@ -4,9 +4,11 @@ transaction synced to disk (WAL, synchronous=FULL) before the call returns, so a
 disk before the send it guards, and a `done` before the writer acks.
 
 Stdlib sqlite3 with one connection, run in worker threads (`asyncio.to_thread`) so the event loop
-never waits on fsync. A `threading.Lock` (not an asyncio one) serialises the connection: a task
-cancelled while its thread runs releases an asyncio lock at once, and the next call would share
-the connection with a still-running statement; the thread lock is held until the statement ends.
+never waits on fsync. Claims, `done`s and releases that arrive together share one transaction
+(`group_commit.py`): one fsync for all of them, each still durable before it returns. A
+`threading.Lock` (not an asyncio one) serialises the connection: a task cancelled while its
+thread runs releases an asyncio lock at once, and the next call would share the connection with
+a still-running statement; the thread lock is held until the statement ends.
 
 Time is the wall clock (injectable): entries must expire across restarts and reboots, which a
 monotonic clock does not survive. Expiry is `claimed_at + horizon`, so changing LEDGER_HORIZON
@@ -19,13 +21,13 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, TypeVar
 
 from worker.errors import StateUnavailable
 from worker.metrics import StateMetrics
+from worker.state.group_commit import GroupCommit
 from worker.state.ledger import ClaimResult, EntryState, claim_result, count_claim
 from worker.state.memory import Clock
 
@@ -73,19 +75,6 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    # IMMEDIATE takes the write lock up front: a read-then-write cannot interleave with another
-    # process using the same file.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 class SQLiteLedger:
     """SendLedger in a SQLite file. Open it with `await SQLiteLedger.open(...)`."""
 
@@ -102,6 +91,7 @@ class SQLiteLedger:
         self._clock = clock
         self._metrics = metrics
         self._lock = threading.Lock()
+        self._writes = GroupCommit(conn, self._lock)
 
     @classmethod
     async def open(
@@ -135,6 +125,17 @@ class SQLiteLedger:
             reason = repr(exc)
             raise StateUnavailable(backend="sqlite", operation=operation, reason=reason) from exc
 
+    async def _write(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write, committed (and fsynced) with whatever other writes wait with it."""
+        try:
+            result: T = await self._writes.run(fn)
+        except sqlite3.Error as exc:
+            if self._metrics is not None:
+                self._metrics.errors.labels("sqlite", operation).inc()
+            reason = repr(exc)
+            raise StateUnavailable(backend="sqlite", operation=operation, reason=reason) from exc
+        return result
+
     def _cutoff(self, now: float) -> float:
         """Entries claimed at or before this are expired."""
         return now - self._horizon
@@ -143,38 +144,36 @@ class SQLiteLedger:
         now = self._clock()
 
         def claim(conn: sqlite3.Connection) -> EntryState | None:
-            with _transaction(conn):
-                row = conn.execute(
-                    "SELECT state FROM ledger WHERE key = ? AND claimed_at > ?",
-                    (key, self._cutoff(now)),
-                ).fetchone()
-                if row is not None:
-                    return EntryState(row[0])
-                conn.execute(  # replaces an expired row, if any
-                    "INSERT OR REPLACE INTO ledger (key, state, claimed_at) VALUES (?, ?, ?)",
-                    (key, EntryState.CLAIMED.value, now),
-                )
-                return None
+            row = conn.execute(
+                "SELECT state FROM ledger WHERE key = ? AND claimed_at > ?",
+                (key, self._cutoff(now)),
+            ).fetchone()
+            if row is not None:
+                return EntryState(row[0])
+            conn.execute(  # replaces an expired row, if any
+                "INSERT OR REPLACE INTO ledger (key, state, claimed_at) VALUES (?, ?, ?)",
+                (key, EntryState.CLAIMED.value, now),
+            )
+            return None
 
-        held = await self._run("claim", claim)
+        held = await self._write("claim", claim)
         return count_claim(self._metrics, claim_result(held))
 
     async def done(self, key: str) -> None:
         now = self._clock()
 
         def done(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
-                kept = conn.execute(  # keep the claim's expiry
-                    "UPDATE ledger SET state = ? WHERE key = ? AND claimed_at > ?",
-                    (EntryState.DONE.value, key, self._cutoff(now)),
-                ).rowcount
-                if kept == 0:  # the claim expired or vanished: the send still happened
-                    conn.execute(
-                        "INSERT OR REPLACE INTO ledger (key, state, claimed_at) VALUES (?, ?, ?)",
-                        (key, EntryState.DONE.value, now),
-                    )
+            kept = conn.execute(  # keep the claim's expiry
+                "UPDATE ledger SET state = ? WHERE key = ? AND claimed_at > ?",
+                (EntryState.DONE.value, key, self._cutoff(now)),
+            ).rowcount
+            if kept == 0:  # the claim expired or vanished: the send still happened
+                conn.execute(
+                    "INSERT OR REPLACE INTO ledger (key, state, claimed_at) VALUES (?, ?, ?)",
+                    (key, EntryState.DONE.value, now),
+                )
 
-        await self._run("done", done)
+        await self._write("done", done)
 
     async def release(self, key: str) -> bool:
         cutoff = self._cutoff(self._clock())
@@ -186,7 +185,7 @@ class SQLiteLedger:
             ).rowcount
             return deleted > 0
 
-        return await self._run("release", release)
+        return await self._write("release", release)
 
     async def state(self, key: str) -> EntryState | None:
         cutoff = self._cutoff(self._clock())
