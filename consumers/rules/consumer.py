@@ -40,6 +40,7 @@ from worker.errors import BusError, StateUnavailable
 from worker.events import EVENT_NAMES
 from worker.metrics import RulesMetrics
 from worker.plans import Plan, encode_plan
+from worker.retrying import first_try_free
 
 log = structlog.get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
@@ -238,31 +239,23 @@ class RulesConsumer:
         limit: an outage of the bus or the state stalls this shard (later events of its chats
         wait, in order) instead of losing or reordering anything; cancelling the consumer at
         shutdown ends it, and the unacked event is delivered again. The first try builds no
-        retry machinery (it runs for every publish and state call); its failure is handed to
-        tenacity as attempt 1."""
-        try:
-            return await call()
-        except errors as exc:
-            failed: Exception | None = exc
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(errors),
-            wait=wait_exponential_jitter(multiplier=0.1, max=5),
-            sleep=self._sleep,
-            before_sleep=lambda state: log.warning(
-                event,
-                attempt=state.attempt_number,
-                error=repr(state.outcome.exception() if state.outcome else None),
-                **context,
-            ),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if failed is not None:  # attempt 1 already ran, above
-                    first, failed = failed, None
-                    raise first
-                return await call()
-        raise AssertionError("unreachable: AsyncRetrying without a stop retries until success")
+        retry machinery (worker/retrying.py)."""
+
+        def retrying() -> AsyncRetrying:
+            return AsyncRetrying(
+                retry=retry_if_exception_type(errors),
+                wait=wait_exponential_jitter(multiplier=0.1, max=5),
+                sleep=self._sleep,
+                before_sleep=lambda state: log.warning(
+                    event,
+                    attempt=state.attempt_number,
+                    error=repr(state.outcome.exception() if state.outcome else None),
+                    **context,
+                ),
+                reraise=True,
+            )
+
+        return await first_try_free(call, errors, retrying)
 
 
 def _chat_id(delivery: Delivery, data: Mapping[str, Any]) -> str | None:

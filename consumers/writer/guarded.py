@@ -22,6 +22,7 @@ from tenacity import (
 )
 
 from worker.errors import StateUnavailable
+from worker.retrying import first_try_free
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -53,33 +54,24 @@ async def guarded(
     operation: str, call: Callable[[], Awaitable[T]], retry: StateRetry, sleep: Sleep
 ) -> T:
     """`await call()`, retried while it raises StateUnavailable; StateDown when it still does.
-    The first try builds no retry machinery: it runs for every ledger and memory call of every
-    step, and tenacity's bookkeeping showed in the writer's profile (docs/performance.md). Its
-    failure is handed to tenacity as attempt 1, so the attempts and waits are tenacity's own."""
+    The first try builds no retry machinery (worker/retrying.py)."""
+
+    def retrying() -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception_type(StateUnavailable),
+            stop=stop_after_attempt(retry.attempts),
+            wait=wait_exponential_jitter(
+                multiplier=retry.first_wait, max=retry.max_wait, jitter=retry.first_wait
+            ),
+            sleep=sleep,
+            before_sleep=_log_retry(operation),
+            reraise=True,
+        )
+
     try:
-        return await call()
-    except StateUnavailable as exc:
-        failed: StateUnavailable | None = exc
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(StateUnavailable),
-        stop=stop_after_attempt(retry.attempts),
-        wait=wait_exponential_jitter(
-            multiplier=retry.first_wait, max=retry.max_wait, jitter=retry.first_wait
-        ),
-        sleep=sleep,
-        before_sleep=_log_retry(operation),
-        reraise=True,
-    )
-    try:
-        async for attempt in retrying:
-            with attempt:
-                if failed is not None:  # attempt 1 already ran, above
-                    first, failed = failed, None
-                    raise first
-                return await call()
+        return await first_try_free(call, StateUnavailable, retrying)
     except StateUnavailable as exc:
         raise StateDown(operation, str(exc)) from exc
-    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
 
 def _log_retry(operation: str) -> Callable[[RetryCallState], None]:
