@@ -36,6 +36,12 @@ WRITER_PLAN_OUTCOMES = ("done", "retry_later", "parked", "state_unavailable", "d
 WRITER_DEAD_LETTER_REASONS = ("permanent", "in_doubt", "retries_exhausted", "poison")
 
 
+def _zeros(counter: Counter, values: tuple[str, ...]) -> None:
+    """Export each label value at 0 from the start (see the label sets above)."""
+    for value in values:
+        counter.labels(value)
+
+
 @dataclass(frozen=True)
 class IngressMetrics:
     requests: Counter
@@ -84,8 +90,7 @@ class IngressMetrics:
                 registry=registry,
             ),
         )
-        for outcome in INGRESS_OUTCOMES:  # export zeros so rate() works from the first scrape
-            m.requests.labels(outcome)
+        _zeros(m.requests, INGRESS_OUTCOMES)
         return m
 
 
@@ -232,10 +237,8 @@ class RulesMetrics:
                 registry=registry,
             ),
         )
-        for reason in RULES_DEAD_LETTER_REASONS:
-            m.dead_letters.labels(reason)
-        for reason in RULES_SKIP_REASONS:
-            m.skipped.labels(reason)
+        _zeros(m.dead_letters, RULES_DEAD_LETTER_REASONS)
+        _zeros(m.skipped, RULES_SKIP_REASONS)
         return m
 
 
@@ -272,8 +275,7 @@ class StateMetrics:
                 registry=registry,
             ),
         )
-        for result in LEDGER_CLAIM_RESULTS:  # export zeros so rate() works from the first scrape
-            m.ledger_claims.labels(result)
+        _zeros(m.ledger_claims, LEDGER_CLAIM_RESULTS)
         return m
 
 
@@ -323,10 +325,8 @@ class WriterMetrics:
                 registry=registry,
             ),
         )
-        for outcome in WRITER_PLAN_OUTCOMES:
-            m.plans.labels(outcome)
-        for reason in WRITER_DEAD_LETTER_REASONS:
-            m.dead_letters.labels(reason)
+        _zeros(m.plans, WRITER_PLAN_OUTCOMES)
+        _zeros(m.dead_letters, WRITER_DEAD_LETTER_REASONS)
         return m
 
 

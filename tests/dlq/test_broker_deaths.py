@@ -7,8 +7,6 @@ then fails on it, the dead letter must say why it died *there*, not `expired`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.dlq.support import CHAT, get_one, plan_delivery, wait_depth
@@ -69,18 +67,10 @@ async def test_the_dead_letter_gives_the_reason_of_the_last_death(
     assert decode_plan(back.message.body).attempt == 1
 
 
-@pytest.fixture
-async def embedded(topology: Topology) -> AsyncIterator[EmbeddedBus]:
-    bus = EmbeddedBus()
-    await bus.declare(topology)
-    yield bus
-    await bus.close()
-
-
 @pytest.mark.parametrize("how", ["rejected", "delivery_limit"])
 async def test_the_embedded_bus_gives_the_reason_of_the_last_death(
-    embedded: EmbeddedBus, topology: Topology, how: str
+    embedded_bus: EmbeddedBus, topology: Topology, how: str
 ) -> None:
-    box = await _dies_after_a_delay(embedded, topology, how)
+    box = await _dies_after_a_delay(embedded_bus, topology, how)
     (entry,) = (await box.list()).entries
     assert entry.reason == how
