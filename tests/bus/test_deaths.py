@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from worker.bus.amqp_messages import flat_headers
 from worker.bus.deaths import latest_death
-from worker.bus.rabbitmq import _flat_headers
 
 # What aio-pika hands over for a Plan that expired on a delay tier, then was rejected.
 X_DEATH = [
@@ -30,7 +30,7 @@ X_DEATH = [
 ]
 
 
-def test_the_newest_death_becomes_flat_headers() -> None:
+def test_the_newest_death_becomesflat_headers() -> None:
     assert latest_death(X_DEATH) == {
         "x-last-death-reason": "rejected",
         "x-last-death-queue": "t.writer.1",
@@ -51,7 +51,7 @@ def test_the_transport_drops_the_list_and_keeps_the_brokers_own_last_death() -> 
         "x-last-death-reason": "delivery_limit",  # RabbitMQ 3.13+ sets these itself
         "x-chat-id": b"c1",
     }
-    assert _flat_headers(raw) == {
+    assert flat_headers(raw) == {
         "x-first-death-reason": "expired",
         "x-last-death-reason": "delivery_limit",
         "x-last-death-queue": "t.writer.1",

@@ -2,8 +2,9 @@
 
 One robust connection; a publishing channel with publisher confirms and `on_return_raises`
 (an unroutable mandatory publish raises instead of vanishing); one channel per consumer with its
-own prefetch. aio-pika restores channels, topology and consumers after a reconnect; this module
-keeps strong references to everything it consumes with, so nothing is garbage-collected away.
+own prefetch (`rabbitmq_consumer.py`; messages converted in `amqp_messages.py`). aio-pika
+restores channels, topology and consumers after a reconnect; this module keeps strong
+references to everything it consumes with, so nothing is garbage-collected away.
 Library exceptions stop here: callers only ever see `worker.errors.BusError` subclasses.
 """
 
@@ -11,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
 import aiormq
 import structlog
 from aio_pika.abc import (
-    AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
     AbstractRobustExchange,
@@ -34,148 +33,15 @@ from tenacity import (
     wait_exponential,
 )
 
-from worker.bus.deaths import latest_death
-from worker.bus.interface import Delivery, Handler, HeaderValue, Message, Requeue
+from worker.bus.amqp_messages import LINK_ERRORS, close_quietly, to_amqp, to_delivery
+from worker.bus.interface import Delivery, Handler, Message
+from worker.bus.rabbitmq_consumer import RabbitConsumer
 from worker.bus.topology import Topology
 from worker.errors import BusUnavailable, PublishNotConfirmed, PublishRejected, Unroutable
 from worker.metrics import BusMetrics
 from worker.settings import mask_url
 
 log = structlog.get_logger(__name__)
-
-# Errors that mean "the broker or the link to it is gone", whatever layer noticed first.
-_LINK_ERRORS = (
-    aiormq.exceptions.AMQPError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    ConnectionError,
-    OSError,
-)
-
-
-def _to_amqp(message: Message) -> aio_pika.Message:
-    return aio_pika.Message(
-        body=message.body,
-        message_id=message.message_id,
-        type=message.type or None,
-        headers=dict(message.headers),
-        timestamp=message.timestamp,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
-
-
-async def _close_quietly(channel: AbstractChannel) -> None:
-    """Close a channel the broker may already have closed (after a 404, say)."""
-    with contextlib.suppress(*_LINK_ERRORS, RuntimeError):
-        await channel.close()
-
-
-def _header_value(value: Any) -> HeaderValue:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, str | int | bool):
-        return value
-    return str(value)
-
-
-def _flat_headers(raw: Mapping[str, Any]) -> dict[str, HeaderValue]:
-    """AMQP headers as flat values; the nested `x-death` list becomes `x-last-death-*`."""
-    headers = {k: _header_value(v) for k, v in raw.items() if k != "x-death"}
-    for name, value in latest_death(raw.get("x-death")).items():
-        headers.setdefault(name, value)  # RabbitMQ 3.13+ sets x-last-death-* itself
-    return headers
-
-
-def _to_delivery(incoming: AbstractIncomingMessage, queue: str) -> Delivery:
-    headers = _flat_headers(incoming.headers or {})
-    count = headers.get("x-delivery-count", 0)
-    stamp = incoming.timestamp
-    message = Message(
-        body=incoming.body,
-        routing_key=incoming.routing_key or "",
-        message_id=incoming.message_id or "",
-        type=incoming.type or "",
-        headers=headers,
-        timestamp=stamp.timestamp() if stamp else None,
-        content_type=incoming.content_type or "",
-    )
-    return Delivery(
-        message=message,
-        queue=queue,
-        exchange=incoming.exchange or "",
-        redelivered=bool(incoming.redelivered),
-        delivery_count=count if isinstance(count, int) else 0,
-    )
-
-
-class RabbitConsumer:
-    """One queue consumed on its own channel; handlers run one at a time, in arrival order."""
-
-    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, handler: Handler) -> None:
-        self._channel, self._queue, self._handler = channel, queue, handler
-        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._tag: str | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name=f"consume:{queue.name}")
-
-    async def start(self) -> None:
-        self._tag = await self._queue.consume(self._inbox.put)
-
-    @property
-    def alive(self) -> bool:
-        """Consuming now: its loop runs and its channel is open (false while reconnecting)."""
-        return not self._task.done() and not self._stopping and not self._channel.is_closed
-
-    async def _run(self) -> None:
-        while True:
-            incoming = await self._inbox.get()
-            if self._stopping:
-                return  # not started: it goes back to the queue when the channel closes
-            self._idle.clear()
-            try:
-                await self._settle(incoming)
-            finally:
-                self._idle.set()
-
-    async def _settle(self, incoming: AbstractIncomingMessage) -> None:
-        """The one place a RabbitMQ message is acked, requeued or rejected."""
-        try:
-            await self._handler(_to_delivery(incoming, self._queue.name))
-        except Requeue:
-            await self._safely(incoming.nack(requeue=True))
-        except Exception as exc:  # noqa: BLE001 - any handler failure means reject
-            log.warning("bus.rejected", queue=self._queue.name, error=repr(exc))
-            await self._safely(incoming.reject(requeue=False))
-        else:
-            await self._safely(incoming.ack())
-
-    async def _safely(self, settle: Any) -> None:
-        # After a reconnect the delivery tag is stale; the broker redelivers the message and
-        # the consumers' idempotency absorbs the duplicate. Nothing to do but note it.
-        try:
-            await settle
-        except _LINK_ERRORS as exc:
-            log.warning("bus.settle_failed", queue=self._queue.name, error=repr(exc))
-
-    async def cancel(self, grace: float = 0.0) -> None:
-        """Stop taking deliveries, let the handler in progress finish (up to `grace` seconds),
-        then stop; everything not settled goes back to the queue."""
-        self._stopping = True
-        if self._tag is not None:
-            with contextlib.suppress(*_LINK_ERRORS):
-                await self._queue.cancel(self._tag)
-        if grace > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace):
-                    await self._idle.wait()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        # Closing the channel returns unacked messages to the queue.
-        with contextlib.suppress(*_LINK_ERRORS):
-            await self._channel.close()
 
 
 class RabbitBus:
@@ -222,7 +88,7 @@ class RabbitBus:
                         reconnect_interval=1,
                         client_properties={"connection_name": name},
                     )
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             raise BusUnavailable(f"cannot connect to {mask_url(url)}: {exc!r}") from exc
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         log.info("bus.connected", url=mask_url(url))
@@ -272,7 +138,7 @@ class RabbitBus:
         target = known if known is not None else await self._exchange(exchange)
         try:
             async with asyncio.timeout(timeout):
-                await target.publish(_to_amqp(message), message.routing_key, mandatory=True)
+                await target.publish(to_amqp(message), message.routing_key, mandatory=True)
         except TimeoutError:
             self._count(exchange, "unconfirmed")
             raise PublishNotConfirmed(timeout) from None
@@ -282,7 +148,7 @@ class RabbitBus:
         except aiormq.exceptions.DeliveryError as exc:
             self._count(exchange, "rejected")
             raise PublishRejected(f"broker refused the message: {exc!r}") from exc
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             self._count(exchange, "unavailable")
             raise BusUnavailable(f"publish failed: {exc!r}") from exc
         self._count(exchange, "confirmed")
@@ -302,7 +168,7 @@ class RabbitBus:
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 16) -> RabbitConsumer:
         try:
             channel = await self._connection.channel()
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             raise BusUnavailable(f"cannot open a channel to consume {queue!r}: {exc!r}") from exc
         try:
             await channel.set_qos(prefetch_count=prefetch)
@@ -310,10 +176,10 @@ class RabbitBus:
             # is what makes aio-pika consume from it again after a reconnect.
             q = await channel.get_queue(queue)
         except aiormq.exceptions.ChannelNotFoundEntity as exc:
-            await _close_quietly(channel)
+            await close_quietly(channel)
             raise Unroutable("", queue) from exc  # no such queue
-        except _LINK_ERRORS as exc:
-            await _close_quietly(channel)
+        except LINK_ERRORS as exc:
+            await close_quietly(channel)
             raise BusUnavailable(f"cannot consume {queue!r}: {exc!r}") from exc
         consumer = RabbitConsumer(channel, q, handler)
         await consumer.start()
@@ -344,11 +210,11 @@ class RabbitBus:
             finally:
                 await q.cancel(tag)
             await incoming.ack()
-            return _to_delivery(incoming, queue)
+            return to_delivery(incoming, queue)
         except TimeoutError:
             return None
         finally:
-            with contextlib.suppress(*_LINK_ERRORS):
+            with contextlib.suppress(*LINK_ERRORS):
                 await channel.close()
 
     async def browse(self, queue: str, limit: int = 100) -> list[Delivery]:
@@ -386,7 +252,7 @@ class RabbitBus:
                     await all_in.wait()
             await q.cancel(tag)
             for incoming in seen:
-                delivery = _to_delivery(incoming, queue)
+                delivery = to_delivery(incoming, queue)
                 if keep_all:
                     if len(result) < limit:
                         result.append(delivery)
@@ -394,7 +260,7 @@ class RabbitBus:
                     await incoming.ack()
                     result.append(delivery)
         finally:
-            with contextlib.suppress(*_LINK_ERRORS):
+            with contextlib.suppress(*LINK_ERRORS):
                 await channel.close()
         await self._settled(queue, len(seen) - (0 if keep_all else len(result)))
         return result
@@ -414,7 +280,7 @@ class RabbitBus:
         try:
             yield await channel.get_underlay_channel()
         finally:
-            with contextlib.suppress(*_LINK_ERRORS):
+            with contextlib.suppress(*LINK_ERRORS):
                 await channel.close()
 
     async def _exchange(self, name: str) -> AbstractExchange:
@@ -428,7 +294,7 @@ class RabbitBus:
                 await raw.exchange_declare(name, passive=True)
         except aiormq.exceptions.ChannelNotFoundEntity as exc:
             raise Unroutable(name, "") from exc
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             raise BusUnavailable(f"cannot check exchange {name!r}: {exc!r}") from exc
         exchange = await self._channel.get_exchange(name, ensure=False)
         self._exchanges[name] = exchange  # type: ignore[assignment]
@@ -440,7 +306,7 @@ class RabbitBus:
                 ok = await raw.queue_declare(queue, passive=True)
         except aiormq.exceptions.ChannelNotFoundEntity as exc:
             raise Unroutable("", queue) from exc  # no such queue
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             raise BusUnavailable(f"cannot read queue {queue!r}: {exc!r}") from exc
         return int(ok.message_count or 0)
 
@@ -457,7 +323,7 @@ class RabbitBus:
         for consumer in self._consumers:
             await consumer.cancel()  # no-op for consumers already stopped with a grace
         self._consumers.clear()
-        with contextlib.suppress(*_LINK_ERRORS):
+        with contextlib.suppress(*LINK_ERRORS):
             await self._connection.close()
         if self._metrics:
             self._metrics.connected.set(0)
