@@ -16,6 +16,7 @@ import aiohttp
 from consumers.rules.consumer import RulesConsumer
 from consumers.rules.guard import Budget, LoopGuard
 from consumers.rules.holder import RulesHolder
+from consumers.rules.watch import watch_rules
 from consumers.writer.consumer import WriterConfig, WriterConsumer
 from consumers.writer.steps import StepRunner
 from worker.bus import Bus, Consumer, Handler, Topology
@@ -98,6 +99,9 @@ async def start_rules(ctx: RoleContext, holder: RulesHolder) -> None:
         clock=ctx.clock,
     )
     await _consume(ctx, ctx.topology.rules_queues, consumer.handle, RULES_PREFETCH)
+    if s.rules_watch > 0:
+        watcher = asyncio.create_task(watch_rules(holder, s.rules_watch), name="rules-watch")
+        ctx.stack.push_async_callback(_cancel, watcher)
 
 
 async def start_writer(ctx: RoleContext) -> None:

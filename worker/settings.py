@@ -172,6 +172,12 @@ VARIABLES: tuple[Var, ...] = (
         "SIGHUP reloads it; a bad new file keeps the old rules running.",
     ),
     Var(
+        "RULES_WATCH",
+        "0s",
+        "Also reload RULES_FILE when it changes, checking this often (e.g. 10s; 0s = only on "
+        "SIGHUP). For files that change without a signal, like a Kubernetes ConfigMap.",
+    ),
+    Var(
         "STATE_URL",
         None,
         "Shared state for several replicas: redis://[:password@]host:6379/0. "
@@ -336,6 +342,7 @@ class Settings:
     delay_schedule: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
     writer_prefetch: int = 8
     rules_file: Path = Path("rules.yaml")
+    rules_watch: float = 0.0
     state_url: str | None = None
     state_dir: Path = Path("state")
     ledger_horizon: float = 72 * 3600.0
@@ -381,6 +388,7 @@ class Settings:
             delay_schedule=_schedule(r),
             writer_prefetch=r.integer("WRITER_PREFETCH", 1, 1000),
             rules_file=Path(r.text("RULES_FILE") or "rules.yaml"),
+            rules_watch=r.duration("RULES_WATCH", allow_zero=True),
             state_url=_state_url(r),
             state_dir=Path(r.text("STATE_DIR") or "state"),
             ledger_horizon=r.duration("LEDGER_HORIZON"),
