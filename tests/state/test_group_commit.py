@@ -45,12 +45,30 @@ async def test_writes_arriving_together_share_one_commit(conn: sqlite3.Connectio
     assert group.commits == 1
 
 
+class Held:
+    """A write that, on the commit thread, says it started and waits until the test lets it go."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.started, self.release = key, threading.Event(), threading.Event()
+
+    def __call__(self, c: sqlite3.Connection) -> str:
+        self.started.set()
+        assert self.release.wait(10), "the test never released the write"
+        return _insert(self.key)(c)
+
+    async def running(self) -> None:
+        """Until the write is inside its transaction on the commit thread."""
+        assert await asyncio.to_thread(self.started.wait, 10)
+
+
 async def test_writes_arriving_during_a_commit_go_into_the_next(conn: sqlite3.Connection) -> None:
     group = GroupCommit(conn, threading.Lock())
-    first = asyncio.ensure_future(group.run(_insert("a")))
-    await asyncio.sleep(0)  # the first batch ("a" alone) is on its thread now
-    rest = await asyncio.gather(*(group.run(_insert(k)) for k in "bcd"))
-    assert (await first, rest) == ("a", ["b", "c", "d"])
+    held = Held("a")
+    first = asyncio.ensure_future(group.run(held))
+    await held.running()  # the first batch ("a" alone) is being committed
+    rest = asyncio.gather(*(group.run(_insert(k)) for k in "bcd"))
+    held.release.set()
+    assert (await first, await rest) == ("a", ["b", "c", "d"])
     assert group.commits == 2
 
 
@@ -88,11 +106,13 @@ async def test_a_cancelled_caller_leaves_its_write_to_be_committed(
     conn: sqlite3.Connection,
 ) -> None:
     group = GroupCommit(conn, threading.Lock())
-    waiter = asyncio.ensure_future(group.run(_insert("kept")))
-    await asyncio.sleep(0)
+    held = Held("kept")
+    waiter = asyncio.ensure_future(group.run(held))
+    await held.running()  # its batch is being committed
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+    held.release.set()
     assert await group.run(_insert("after")) == "after"  # runs after the cancelled one's batch
     assert _keys(conn) == {"kept", "after"}
 
